@@ -1,0 +1,1 @@
+"""Who does the work: tree supervisors and task actors."""

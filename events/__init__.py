@@ -1,0 +1,1 @@
+"""What happened: event types, the task tree aggregate and the event store."""

@@ -1,0 +1,40 @@
+"""msgpack transcoder for the event log."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgpack
+from eventsourcing.persistence import Transcoder
+
+_UUID_EXT = 1
+
+
+def _encode_extra(obj: Any) -> Any:
+    if isinstance(obj, UUID):
+        return msgpack.ExtType(_UUID_EXT, obj.bytes)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__} in the event log")
+
+
+def _decode_extra(code: int, data: bytes) -> Any:
+    if code == _UUID_EXT:
+        return UUID(bytes=data)
+    return msgpack.ExtType(code, data)
+
+
+class MsgpackTranscoder(Transcoder):
+    """Encodes event state as msgpack; timezone-aware datetimes use the timestamp type."""
+
+    def __init__(self) -> None:
+        self._packer = msgpack.Packer(default=_encode_extra, use_bin_type=True, datetime=True)
+
+    def encode(self, obj: Any) -> bytes:
+        return self._packer.pack(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return msgpack.unpackb(
+            data, ext_hook=_decode_extra, raw=False, timestamp=3, strict_map_key=False
+        )

@@ -1,0 +1,251 @@
+"""eventsourcing recorders on SQLAlchemy Core.
+
+They write through the connection of the unit of work in progress, so the events, the
+snapshots and the projection rows of one command commit (or roll back) together.
+Positions in the log are assigned here, contiguously, while the writer holds the lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    IntegrityError,
+    Mapper,
+    Notification,
+    StoredEvent,
+)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    func,
+    select,
+    text,
+)
+from sqlalchemy import exc as sa_exc
+
+from .sqltypes import UTCDateTime
+
+event_metadata = MetaData()
+
+events_table = Table(
+    "event_log",
+    event_metadata,
+    Column(
+        "position",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("tree_id", Uuid, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("task_id", String(255)),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Index("ix_event_log_stream", "tree_id", "version", unique=True),
+    Index("ix_event_log_task", "task_id"),
+)
+
+snapshots_table = Table(
+    "event_snapshots",
+    event_metadata,
+    Column("tree_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("topic", String(255), nullable=False),
+    Column("state", LargeBinary, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class LoggedEvent(StoredEvent):
+    """A stored event with the columns the audit queries need."""
+
+    task_id: str | None = None
+    timestamp: datetime | None = None
+
+
+class LoggedEventMapper(Mapper[UUID]):
+    """Adds the task id and timestamp to each stored event."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        stored = super().to_stored_event(domain_event)
+        return LoggedEvent(
+            originator_id=stored.originator_id,
+            originator_version=stored.originator_version,
+            topic=stored.topic,
+            state=stored.state,
+            task_id=getattr(domain_event, "task_id", None),
+            timestamp=domain_event.timestamp,
+        )
+
+
+class Connections:
+    """The connection of the unit of work running on this thread, or a short-lived one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """Join the transaction in progress on this thread, or run a new one."""
+        current: Connection | None = getattr(self._local, "connection", None)
+        if current is not None:
+            yield current
+            return
+        with self.engine.begin() as connection:
+            self._local.connection = connection
+            try:
+                yield connection
+            finally:
+                self._local.connection = None
+
+
+def _stored_events(rows: Sequence[Any]) -> list[StoredEvent]:
+    return [
+        StoredEvent(
+            originator_id=r.tree_id, originator_version=r.version, topic=r.topic, state=r.state
+        )
+        for r in rows
+    ]
+
+
+class _StreamRecorder(AggregateRecorder):
+    def __init__(self, connections: Connections, table: Table) -> None:
+        self.connections = connections
+        self.table = table
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        c = self.table.c
+        query = select(c.tree_id, c.version, c.topic, c.state).where(c.tree_id == originator_id)
+        if gt is not None:
+            query = query.where(c.version > gt)
+        if lte is not None:
+            query = query.where(c.version <= lte)
+        query = query.order_by(c.version.desc() if desc else c.version)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.connections.begin() as connection:
+            return _stored_events(connection.execute(query).all())
+
+
+class SnapshotRecorder(_StreamRecorder):
+    """Snapshots of long trees, so loading one does not replay its whole stream."""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections, snapshots_table)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        rows = [
+            {
+                "tree_id": e.originator_id,
+                "version": e.originator_version,
+                "topic": e.topic,
+                "state": e.state,
+            }
+            for e in stored_events
+        ]
+        with self.connections.begin() as connection:
+            connection.execute(self.table.insert(), rows)
+
+
+class EventRecorder(_StreamRecorder, ApplicationRecorder):
+    """The durable, totally ordered log of task events."""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections, events_table)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
+        if not stored_events:
+            return []
+        with self.connections.begin() as connection:
+            self._lock(connection)
+            first = (connection.execute(select(func.max(self.table.c.position))).scalar() or 0) + 1
+            positions = list(range(first, first + len(stored_events)))
+            rows = [
+                {
+                    "position": position,
+                    "tree_id": e.originator_id,
+                    "version": e.originator_version,
+                    "task_id": getattr(e, "task_id", None),
+                    "timestamp": getattr(e, "timestamp", None),
+                    "topic": e.topic,
+                    "state": e.state,
+                }
+                for position, e in zip(positions, stored_events, strict=True)
+            ]
+            try:
+                connection.execute(self.table.insert(), rows)
+            except sa_exc.IntegrityError as exc:
+                # A version (or position) taken by another writer: optimistic concurrency.
+                raise IntegrityError(str(exc.orig)) from exc
+        return positions
+
+    def _lock(self, connection: Connection) -> None:
+        # PostgreSQL: serialise writers so positions are contiguous and commit in order.
+        # SQLite needs nothing: a write transaction already excludes other writers.
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE"))
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        c = self.table.c
+        query = select(c.position, c.tree_id, c.version, c.topic, c.state)
+        if start is not None:
+            query = query.where(c.position >= start if inclusive_of_start else c.position > start)
+        if stop is not None:
+            query = query.where(c.position <= stop)
+        if topics:
+            query = query.where(c.topic.in_(topics))
+        query = query.order_by(c.position).limit(limit)
+        with self.connections.begin() as connection:
+            return [
+                Notification(
+                    id=r.position,
+                    originator_id=r.tree_id,
+                    originator_version=r.version,
+                    topic=r.topic,
+                    state=r.state,
+                )
+                for r in connection.execute(query)
+            ]
+
+    def max_notification_id(self) -> int | None:
+        with self.connections.begin() as connection:
+            return connection.execute(select(func.max(self.table.c.position))).scalar()
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:
+        raise NotImplementedError("follow the log by polling select_notifications()")

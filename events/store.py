@@ -1,0 +1,171 @@
+"""The event store: an eventsourcing Application over the SQLAlchemy recorders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    IntegrityError,
+    Mapper,
+    ProcessRecorder,
+    Transcoder,
+)
+from eventsourcing.utils import Environment
+from sqlalchemy import Connection
+
+from ..errors import ConcurrencyError
+from .codec import MsgpackTranscoder
+from .recorder import Connections, EventRecorder, LoggedEventMapper, SnapshotRecorder
+from .tree import TaskTree
+
+T = TypeVar("T")
+
+#: Events of one save, grouped by the tree they belong to.
+Batch = list[tuple[TaskTree, list[TaskTree.TaskEvent]]]
+#: Called inside the save's transaction, after the events are inserted.
+RecordListener = Callable[[Connection, Batch], None]
+
+
+class _Factory(InfrastructureFactory):
+    def __init__(self, env: Environment, connections: Connections) -> None:
+        super().__init__(env)
+        self.connections = connections
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        if purpose == "snapshots":
+            return SnapshotRecorder(self.connections)
+        return EventRecorder(self.connections)
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return EventRecorder(self.connections)
+
+    def tracking_recorder(self, tracking_recorder_class: Any = None) -> Any:
+        raise NotImplementedError("the task log does not track upstream applications")
+
+    def process_recorder(self) -> ProcessRecorder:
+        raise NotImplementedError("the task log does not track upstream applications")
+
+
+class Work:
+    """One unit of work: the trees a command reads and changes, saved together."""
+
+    def __init__(self, log: TaskLog) -> None:
+        self._log = log
+        self._trees: dict[UUID, TaskTree] = {}
+
+    def tree(self, tree_id: UUID) -> TaskTree:
+        """The live tree, loaded once per unit of work."""
+        tree = self._trees.get(tree_id)
+        if tree is None:
+            tree = self._trees[tree_id] = self._log.load(tree_id)
+        return tree
+
+    def add(self, tree: TaskTree) -> TaskTree:
+        """Track a tree planted by this unit of work."""
+        self._trees[tree.id] = tree
+        return tree
+
+    @property
+    def trees(self) -> Sequence[TaskTree]:
+        return list(self._trees.values())
+
+
+class TaskLog(Application):
+    """Append-only log of task events, one stream per tree, with snapshots and a cache."""
+
+    name = "aipartnerupflow"
+    snapshot_interval = 1000
+    commit_attempts = 3
+
+    def __init__(self, connections: Connections, *, cache_size: int = 256) -> None:
+        self.connections = connections
+        self.listeners: list[RecordListener] = []
+        super().__init__(
+            env={"AGGREGATE_CACHE_MAXSIZE": str(cache_size), "IS_SNAPSHOTTING_ENABLED": "y"}
+        )
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        return _Factory(env, self.connections)
+
+    def construct_transcoder(self) -> Transcoder:
+        return MsgpackTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=LoggedEventMapper
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def load(self, tree_id: UUID) -> TaskTree:
+        """The current tree, from the cache when it is there (caught up with the log)."""
+        return self.repository.get(tree_id, deepcopy_from_cache=False)
+
+    def load_at(self, tree_id: UUID, version: int) -> TaskTree | None:
+        """The tree as it was at ``version`` of its stream (uses snapshots, skips the cache)."""
+        try:
+            return self.repository.get(tree_id, version=version)
+        except AggregateNotFoundError:
+            return None
+
+    def forget(self, tree_id: UUID) -> None:
+        """Drop a tree from the cache (its in-memory state may be ahead of the log)."""
+        cache = self.repository.cache
+        if cache is not None:
+            with suppress(KeyError):
+                cache.get(tree_id, evict=True)
+
+    # ------------------------------------------------------------------ writing
+
+    def run(self, command: Callable[[Work], T]) -> T:
+        """Run ``command`` and save what it changed, atomically with the projections.
+
+        A command that raises records nothing. When another writer got to a tree first,
+        the command runs again on the fresh state.
+        """
+        for attempt in range(1, self.commit_attempts + 1):
+            work = Work(self)
+            try:
+                with self.connections.begin() as connection:
+                    result = command(work)
+                    self._save(connection, work.trees)
+                return result
+            except IntegrityError as exc:
+                self._discard(work)
+                if attempt == self.commit_attempts:
+                    raise ConcurrencyError(
+                        f"another writer kept changing the same tree: {exc}"
+                    ) from exc
+            except BaseException:
+                self._discard(work)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _save(self, connection: Connection, trees: Sequence[TaskTree]) -> None:
+        batch: Batch = [(tree, list(tree.pending_events)) for tree in trees if tree.pending_events]
+        if not batch:
+            return
+        self.save(*(tree for tree, _ in batch))
+        for tree, events in batch:
+            first_version = events[0].originator_version
+            if (
+                tree.version // self.snapshot_interval
+                > (first_version - 1) // self.snapshot_interval
+            ):
+                assert self.snapshots is not None
+                self.snapshots.put([TaskTree.Snapshot.take(tree)])
+            if self.repository.cache is not None:
+                self.repository.cache.put(tree.id, tree)
+        for listener in self.listeners:
+            listener(connection, batch)
+
+    def _discard(self, work: Work) -> None:
+        for tree in work.trees:
+            self.forget(tree.id)

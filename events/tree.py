@@ -1,0 +1,422 @@
+"""The task tree aggregate: one event stream per tree.
+
+A tree is the consistency boundary of the runtime: dependencies and parent links never
+cross it, and one supervisor writes a running tree's events. Each command method
+validates against the current state first and triggers events only when the whole
+command is valid, so a rejected command leaves nothing behind. The ``apply`` methods of
+the events are the single fold that the projections, time travel and the audit history
+share: the state of a task is a plain dict whose keys are the projection's columns.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from ..errors import (
+    DependencyError,
+    ImmutableFieldError,
+    TaskNotFoundError,
+    TaskStateError,
+    TaskValidationError,
+)
+from .status import TaskStatus
+from .validation import (
+    IMMUTABLE_FIELDS,
+    check_field,
+    check_json,
+    check_progress,
+    find_cycle,
+)
+
+Cause = dict[str, Any]
+TaskState = dict[str, Any]
+
+#: Columns of a task's state, in projection order.
+TASK_COLUMNS = (
+    "id",
+    "parent_id",
+    "user_id",
+    "name",
+    "status",
+    "priority",
+    "dependencies",
+    "inputs",
+    "params",
+    "result",
+    "error",
+    "error_type",
+    "schemas",
+    "progress",
+    "has_children",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "completed_at",
+    "original_task_id",
+    "has_copy",
+)
+
+
+def _new_state(task_id: str, fields: Mapping[str, Any], at: datetime) -> TaskState:
+    return {
+        "id": task_id,
+        "parent_id": fields.get("parent_id"),
+        "user_id": fields.get("user_id"),
+        "name": fields["name"],
+        "status": TaskStatus.PENDING,
+        "priority": fields.get("priority", 1),
+        "dependencies": fields.get("dependencies") or [],
+        "inputs": fields.get("inputs") or {},
+        "params": fields.get("params") or {},
+        "result": None,
+        "error": None,
+        "error_type": None,
+        "schemas": fields.get("schemas") or {},
+        "progress": 0.0,
+        "has_children": False,
+        "created_at": at,
+        "started_at": None,
+        "updated_at": at,
+        "completed_at": None,
+        "original_task_id": fields.get("original_task_id"),
+        "has_copy": False,
+    }
+
+
+class TaskTree(Aggregate):
+    """A tree of tasks and everything that ever happened to them."""
+
+    def __init__(self, root_task_id: str, cause: Cause) -> None:
+        self.root_task_id = root_task_id
+        self.tasks: dict[str, TaskState] = {}
+        self.children: dict[str, list[str]] = {}
+
+    # ------------------------------------------------------------------ events
+
+    class Created(Aggregate.Created):
+        """The tree's first event; its tasks follow as TaskCreated events."""
+
+        root_task_id: str
+        cause: Cause
+        kind: ClassVar[str] = "tree_created"
+
+        @property
+        def task_id(self) -> str:
+            return self.root_task_id
+
+    class TaskEvent(Aggregate.Event):
+        """Base of every task event: which task, and who or what caused it."""
+
+        task_id: str
+        cause: Cause
+        kind: ClassVar[str] = "event"
+
+        def touched(self) -> tuple[str, ...]:
+            """Ids of the tasks whose state this event changes."""
+            return (self.task_id,)
+
+    class TaskCreated(TaskEvent):
+        fields: dict[str, Any]
+        kind = "created"
+
+        def apply(self, tree: TaskTree) -> None:
+            tree.tasks[self.task_id] = _new_state(self.task_id, self.fields, self.timestamp)
+            tree.children[self.task_id] = []
+            parent_id = self.fields.get("parent_id")
+            if parent_id is not None:
+                tree.children[parent_id].append(self.task_id)
+                tree.tasks[parent_id]["has_children"] = True
+
+        def touched(self) -> tuple[str, ...]:
+            parent_id = self.fields.get("parent_id")
+            return (self.task_id,) if parent_id is None else (self.task_id, parent_id)
+
+    class TaskUpdated(TaskEvent):
+        changes: dict[str, Any]
+        kind = "updated"
+
+        def apply(self, tree: TaskTree) -> None:
+            state = tree.tasks[self.task_id]
+            state.update(self.changes)
+            state["updated_at"] = self.timestamp
+
+    class TaskStatusChanged(TaskEvent):
+        status: str
+        result: Any = None
+        error: str | None = None
+        error_type: str | None = None
+        progress: float | None = None
+        attempt: int | None = None
+        started_at: datetime | None = None
+        completed_at: datetime | None = None
+
+        @property
+        def kind(self) -> str:  # type: ignore[override]
+            return _STATUS_EVENT_KINDS[self.status]
+
+        def apply(self, tree: TaskTree) -> None:
+            state = tree.tasks[self.task_id]
+            status = self.status
+            state["status"] = status
+            state["updated_at"] = self.timestamp
+            if status in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+                # A task that starts (again) or is re-queued forgets its last outcome.
+                state.update(result=None, error=None, error_type=None, completed_at=None)
+                state["progress"] = self.progress if self.progress is not None else 0.0
+                state["started_at"] = (
+                    (self.started_at or self.timestamp)
+                    if status == TaskStatus.IN_PROGRESS
+                    else None
+                )
+                return
+            state.update(
+                result=self.result,
+                error=self.error,
+                error_type=self.error_type,
+                completed_at=self.completed_at or self.timestamp,
+            )
+            if status == TaskStatus.COMPLETED:
+                state["progress"] = 1.0
+            elif self.progress is not None:
+                state["progress"] = self.progress
+
+    class TaskProgressed(TaskEvent):
+        progress: float
+        kind = "progress"
+
+        def apply(self, tree: TaskTree) -> None:
+            state = tree.tasks[self.task_id]
+            state["progress"] = self.progress
+            state["updated_at"] = self.timestamp
+
+    class TaskCopied(TaskEvent):
+        copy_id: str
+        copy_tree_id: str
+        kind = "copied"
+
+        def apply(self, tree: TaskTree) -> None:
+            state = tree.tasks[self.task_id]
+            state["has_copy"] = True
+            state["updated_at"] = self.timestamp
+
+    class TaskDeleted(TaskEvent):
+        parent_id: str | None
+        kind = "deleted"
+
+        def apply(self, tree: TaskTree) -> None:
+            del tree.tasks[self.task_id]
+            del tree.children[self.task_id]
+            if self.parent_id is not None:
+                siblings = tree.children[self.parent_id]
+                siblings.remove(self.task_id)
+                tree.tasks[self.parent_id]["has_children"] = bool(siblings)
+
+        def touched(self) -> tuple[str, ...]:
+            return (self.task_id,) if self.parent_id is None else (self.task_id, self.parent_id)
+
+    # ---------------------------------------------------------------- commands
+
+    @classmethod
+    def plant(cls, specs: list[dict[str, Any]], cause: Cause) -> TaskTree:
+        """A new tree from validated task specs, parents before children, root first."""
+        tree = cls(root_task_id=specs[0]["id"], cause=cause)
+        for spec in specs:
+            tree.trigger_event(
+                cls.TaskCreated,
+                task_id=spec["id"],
+                cause=cause,
+                fields={k: v for k, v in spec.items() if k != "id"},
+            )
+        return tree
+
+    def add_task(self, spec: dict[str, Any], cause: Cause) -> None:
+        """Add one validated task under an existing parent of this tree."""
+        task_id = spec["id"]
+        self.require(spec["parent_id"], field="parent_id")
+        for dep in spec.get("dependencies", ()):
+            self.require(dep["id"], field="dependencies", owner=task_id)
+        self.trigger_event(
+            self.TaskCreated,
+            task_id=task_id,
+            cause=cause,
+            fields={k: v for k, v in spec.items() if k != "id"},
+        )
+
+    def update_field(self, task_id: str, field: str, value: Any, cause: Cause) -> bool:
+        """Change one field; returns False when the value is already the stored one."""
+        state = self.require(task_id)
+        if field in IMMUTABLE_FIELDS:
+            raise ImmutableFieldError("never changes after creation", task_id=task_id, field=field)
+        value = check_field(field, value, task_id)
+        if field == "dependencies":
+            self._check_new_dependencies(task_id, value)
+        if state[field] == value:
+            return False
+        self.trigger_event(self.TaskUpdated, task_id=task_id, cause=cause, changes={field: value})
+        return True
+
+    def set_status(
+        self,
+        task_id: str,
+        status: str,
+        cause: Cause,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        error_type: str | None = None,
+        progress: float | None = None,
+        attempt: int | None = None,
+        started_at: datetime | None = None,
+        completed_at: datetime | None = None,
+    ) -> None:
+        """Record a status change (or, for a running task, just its progress)."""
+        state = self.require(task_id)
+        if status not in TaskStatus.ALL:
+            raise TaskValidationError(
+                f"must be one of {', '.join(TaskStatus.ALL)}, got {status!r}",
+                task_id=task_id,
+                field="status",
+            )
+        if progress is not None:
+            progress = check_progress(progress, task_id)
+        check_json(result, task_id, "result")
+        if error is not None and not isinstance(error, str):
+            error = str(error)
+        if status == TaskStatus.IN_PROGRESS == state["status"] and attempt is None:
+            if progress is not None and progress != state["progress"]:
+                self.trigger_event(
+                    self.TaskProgressed, task_id=task_id, cause=cause, progress=progress
+                )
+            return
+        self.trigger_event(
+            self.TaskStatusChanged,
+            task_id=task_id,
+            cause=cause,
+            status=status,
+            result=result,
+            error=error,
+            error_type=error_type,
+            progress=progress,
+            attempt=attempt,
+            started_at=started_at,
+            completed_at=completed_at,
+        )
+
+    def mark_copied(self, task_id: str, copy_id: str, copy_tree_id: str, cause: Cause) -> None:
+        self.require(task_id)
+        self.trigger_event(
+            self.TaskCopied,
+            task_id=task_id,
+            cause=cause,
+            copy_id=copy_id,
+            copy_tree_id=copy_tree_id,
+        )
+
+    def delete(self, task_id: str, cause: Cause) -> list[str]:
+        """Delete a task with its descendants; returns the deleted ids, children first."""
+        self.require(task_id)
+        doomed = [task_id, *self.descendant_ids(task_id)]
+        doomed_set = set(doomed)
+        for other_id, other in self.tasks.items():
+            if other_id in doomed_set:
+                continue
+            for dep in other["dependencies"]:
+                if dep["id"] in doomed_set:
+                    raise DependencyError(
+                        f"task {other_id!r} depends on {dep['id']!r}, which this deletes",
+                        task_id=task_id,
+                        field="dependencies",
+                    )
+        for doomed_id in reversed(doomed):
+            self.trigger_event(
+                self.TaskDeleted,
+                task_id=doomed_id,
+                cause=cause,
+                parent_id=self.tasks[doomed_id]["parent_id"],
+            )
+        return list(reversed(doomed))
+
+    # ------------------------------------------------------------------ queries
+
+    def require(
+        self, task_id: str, *, field: str | None = None, owner: str | None = None
+    ) -> TaskState:
+        """The state of ``task_id``; a clear error when it is not in this tree."""
+        try:
+            return self.tasks[task_id]
+        except (KeyError, TypeError):
+            if owner is None:
+                raise TaskNotFoundError(task_id, field=field) from None
+            raise DependencyError(
+                f"refers to {task_id!r}, which is not a task of this tree",
+                task_id=owner,
+                field=field,
+            ) from None
+
+    def descendant_ids(self, task_id: str) -> Iterator[str]:
+        """Ids below ``task_id``, breadth first."""
+        queue = deque(self.children[task_id])
+        while queue:
+            child = queue.popleft()
+            yield child
+            queue.extend(self.children[child])
+
+    def dependent_ids(self, task_id: str) -> list[str]:
+        """Ids of the tasks that depend on ``task_id``, directly or through others."""
+        direct: dict[str, list[str]] = {}
+        for other_id, other in self.tasks.items():
+            for dep in other["dependencies"]:
+                direct.setdefault(dep["id"], []).append(other_id)
+        found: list[str] = []
+        seen = {task_id}
+        queue = deque([task_id])
+        while queue:
+            for dependent in direct.get(queue.popleft(), ()):
+                if dependent not in seen:
+                    seen.add(dependent)
+                    found.append(dependent)
+                    queue.append(dependent)
+        return found
+
+    def _check_new_dependencies(self, task_id: str, deps: list[dict[str, Any]]) -> None:
+        state = self.tasks[task_id]
+        if state["status"] != TaskStatus.PENDING:
+            raise TaskStateError(
+                f"can only change while the task is pending; it is {state['status']}",
+                task_id=task_id,
+                field="dependencies",
+            )
+        for dep in deps:
+            self.require(dep["id"], field="dependencies", owner=task_id)
+        for other_id, other in self.tasks.items():
+            if other["status"] != TaskStatus.PENDING and any(
+                d["id"] == task_id for d in other["dependencies"]
+            ):
+                raise DependencyError(
+                    f"dependent task {other_id!r} is already {other['status']}",
+                    task_id=task_id,
+                    field="dependencies",
+                )
+        graph = {tid: [d["id"] for d in t["dependencies"]] for tid, t in self.tasks.items()}
+        graph[task_id] = [d["id"] for d in deps]
+        cycle = find_cycle(graph)
+        if cycle:
+            raise DependencyError(
+                f"would create a dependency cycle: {' -> '.join(cycle)}",
+                task_id=task_id,
+                field="dependencies",
+            )
+
+
+_STATUS_EVENT_KINDS = {
+    TaskStatus.PENDING: "reset",
+    TaskStatus.IN_PROGRESS: "started",
+    TaskStatus.COMPLETED: "completed",
+    TaskStatus.FAILED: "failed",
+    TaskStatus.CANCELLED: "cancelled",
+}

@@ -1,0 +1,221 @@
+"""Validation of task fields: pure functions that raise typed errors or return clean values."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import DependencyError, TaskValidationError
+
+#: Fields a user may set when creating a task (besides ``id``).
+DEFINABLE_FIELDS = (
+    "name",
+    "user_id",
+    "parent_id",
+    "priority",
+    "dependencies",
+    "inputs",
+    "params",
+    "schemas",
+)
+#: Fields that may change after creation, through the ``update_task_*`` methods.
+UPDATABLE_FIELDS = ("name", "priority", "inputs", "params", "schemas", "dependencies")
+#: Fields that never change once a task exists.
+IMMUTABLE_FIELDS = ("parent_id", "user_id")
+
+_MAPPING_FIELDS = ("inputs", "params", "schemas")
+
+
+def check_task_id(value: Any, *, field: str = "id", task_id: str | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TaskValidationError(
+            f"must be a non-empty string, got {value!r}", task_id=task_id, field=field
+        )
+    return value
+
+
+def check_name(value: Any, task_id: str | None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TaskValidationError(
+            f"must be a non-empty string, got {value!r}", task_id=task_id, field="name"
+        )
+    return value
+
+
+def check_user_id(value: Any, task_id: str | None) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TaskValidationError(
+            f"must be a string or None, got {type(value).__name__}",
+            task_id=task_id,
+            field="user_id",
+        )
+    return value
+
+
+def check_priority(value: Any, task_id: str | None) -> int:
+    # bool is an int subclass, but True as a priority is always a mistake.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TaskValidationError(
+            f"must be an integer (0 is most urgent), got {value!r}",
+            task_id=task_id,
+            field="priority",
+        )
+    if value < 0:
+        raise TaskValidationError(
+            f"must be 0 or more (0 is most urgent), got {value}", task_id=task_id, field="priority"
+        )
+    return value
+
+
+def check_json(value: Any, task_id: str | None, field: str) -> Any:
+    """Reject values that cannot be stored as JSON (the projection's column type)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TaskValidationError(
+            f"must be JSON-serialisable: {exc}", task_id=task_id, field=field
+        ) from None
+    return value
+
+
+def check_mapping(value: Any, task_id: str | None, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TaskValidationError(
+            f"must be an object (dict), got {type(value).__name__}", task_id=task_id, field=field
+        )
+    if not all(isinstance(key, str) for key in value):
+        raise TaskValidationError("keys must be strings", task_id=task_id, field=field)
+    return check_json(dict(value), task_id, field)
+
+
+def check_progress(value: Any, task_id: str | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise TaskValidationError(
+            f"must be a number between 0.0 and 1.0, got {value!r}",
+            task_id=task_id,
+            field="progress",
+        )
+    if not 0.0 <= value <= 1.0:
+        raise TaskValidationError(
+            f"must be between 0.0 and 1.0, got {value}", task_id=task_id, field="progress"
+        )
+    return float(value)
+
+
+def normalize_dependencies(value: Any, task_id: str | None) -> list[dict[str, Any]]:
+    """Return dependencies as ``[{"id", "required", "type"}]``; a bare string is a required id."""
+    if value is None:
+        return []
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Iterable):
+        raise TaskValidationError(
+            f"must be a list of {{'id': ..., 'required': bool}}, got {type(value).__name__}",
+            task_id=task_id,
+            field="dependencies",
+        )
+    normalized: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for entry in value:
+        if isinstance(entry, str):
+            entry = {"id": entry}
+        if not isinstance(entry, Mapping) or "id" not in entry:
+            raise DependencyError(
+                f"each dependency needs an 'id', got {entry!r}",
+                task_id=task_id,
+                field="dependencies",
+            )
+        dep_id = check_task_id(entry["id"], field="dependencies", task_id=task_id)
+        required = entry.get("required", True)
+        if not isinstance(required, bool):
+            raise DependencyError(
+                f"'required' of dependency {dep_id!r} must be a bool, got {required!r}",
+                task_id=task_id,
+                field="dependencies",
+            )
+        if dep_id == task_id:
+            raise DependencyError(
+                "a task cannot depend on itself", task_id=task_id, field="dependencies"
+            )
+        if dep_id in seen:
+            raise DependencyError(
+                f"dependency {dep_id!r} is listed twice", task_id=task_id, field="dependencies"
+            )
+        seen.add(dep_id)
+        normalized.append({"id": dep_id, "required": required, "type": entry.get("type", "result")})
+    return normalized
+
+
+def check_field(field: str, value: Any, task_id: str | None) -> Any:
+    """Validate one updatable field and return its stored form."""
+    if field == "name":
+        return check_name(value, task_id)
+    if field == "priority":
+        return check_priority(value, task_id)
+    if field in _MAPPING_FIELDS:
+        return check_mapping(value, task_id, field)
+    if field == "dependencies":
+        return normalize_dependencies(value, task_id)
+    raise TaskValidationError("is not a field that can be updated", task_id=task_id, field=field)
+
+
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """Return one cycle of ``graph`` (node -> successors) as a list of nodes, or None."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(graph, white)
+    for start in graph:
+        if colour[start] != white:
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, Any]] = [(start, iter(graph[start]))]
+        colour[start] = grey
+        path.append(start)
+        while stack:
+            node, successors = stack[-1]
+            for succ in successors:
+                state = colour.get(succ, black)
+                if state == grey:
+                    return [*path[path.index(succ) :], succ]
+                if state == white:
+                    colour[succ] = grey
+                    path.append(succ)
+                    stack.append((succ, iter(graph[succ])))
+                    break
+            else:
+                colour[node] = black
+                path.pop()
+                stack.pop()
+    return None
+
+
+def build_spec(raw: Any, task_id: str | None) -> dict[str, Any]:
+    """Validate one task definition (without its references) and return its clean spec."""
+    if not isinstance(raw, Mapping):
+        raise TaskValidationError(
+            f"a task must be an object (dict), got {type(raw).__name__}", task_id=task_id
+        )
+    unknown = sorted(set(raw) - {"id", *DEFINABLE_FIELDS})
+    if unknown:
+        raise TaskValidationError(
+            f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: id, "
+            + ", ".join(DEFINABLE_FIELDS),
+            task_id=task_id,
+        )
+    if "name" not in raw:
+        raise TaskValidationError("is required", task_id=task_id, field="name")
+    parent_id = raw.get("parent_id")
+    if parent_id is not None:
+        check_task_id(parent_id, field="parent_id", task_id=task_id)
+    return {
+        "id": task_id,
+        "name": check_name(raw["name"], task_id),
+        "user_id": check_user_id(raw.get("user_id"), task_id),
+        "parent_id": parent_id,
+        "priority": check_priority(raw.get("priority", 1), task_id),
+        "dependencies": normalize_dependencies(raw.get("dependencies"), task_id),
+        "inputs": check_mapping(raw.get("inputs"), task_id, "inputs"),
+        "params": check_mapping(raw.get("params"), task_id, "params"),
+        "schemas": check_mapping(raw.get("schemas"), task_id, "schemas"),
+    }

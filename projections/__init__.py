@@ -1,0 +1,1 @@
+"""What is true now: read-model tables, the projector, rebuild and time travel."""

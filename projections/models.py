@@ -1,0 +1,82 @@
+"""Read-model tables: what is true now, derived from the event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column
+
+from ..events.sqltypes import UTCDateTime
+from ..events.status import TaskStatus
+from ..events.tree import TASK_COLUMNS, TaskState
+
+
+class ProjectionBase(DeclarativeBase):
+    """Base of every projection table; ``rebuild_projections`` drops and refills them all."""
+
+
+class TaskModel(ProjectionBase):
+    """A task as it is now: one row per task, written only by the projector."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tree_id: Mapped[Any] = mapped_column(Uuid, nullable=False)
+    parent_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=TaskStatus.PENDING)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    dependencies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_type: Mapped[str | None] = mapped_column(String(255))
+    schemas: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    has_children: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    original_task_id: Mapped[str | None] = mapped_column(String(255))
+    has_copy: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    __table_args__ = (
+        Index("ix_tasks_tree", "tree_id"),
+        Index("ix_tasks_parent", "parent_id"),
+        Index("ix_tasks_user_created", "user_id", "created_at"),
+        Index("ix_tasks_status", "status"),
+    )
+
+    @classmethod
+    def from_state(cls, state: TaskState, tree_id: Any) -> TaskModel:
+        """A detached model holding ``state``; cheap enough for trees of 10k tasks."""
+        # Filling __dict__ skips per-attribute instrumentation; the object is never
+        # attached to an ORM session, it is a value handed to the caller.
+        model = cls._sa_class_manager.new_instance()
+        model.__dict__.update(state)
+        model.__dict__["tree_id"] = tree_id
+        return model
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every column as JSON-friendly values (datetimes as ISO 8601 strings)."""
+        data: dict[str, Any] = {}
+        for column in ("tree_id", *TASK_COLUMNS):
+            value = getattr(self, column)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif column == "tree_id" and value is not None:
+                value = str(value)
+            data[column] = value
+        return data
+
+    def __repr__(self) -> str:
+        return f"TaskModel(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+
+# from_state() bypasses the constructor, which is what normally configures mappers.
+configure_mappers()

@@ -1,0 +1,77 @@
+"""TaskTreeNode: a task with its children, and the tree's derived status and progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..events.status import TaskStatus
+from .models import TaskModel
+
+
+class TaskTreeNode:
+    """A node of a task tree: ``task`` (a TaskModel) and its ``children`` nodes."""
+
+    def __init__(self, task: TaskModel, children: list[TaskTreeNode] | None = None) -> None:
+        self.task = task
+        self.children: list[TaskTreeNode] = list(children or [])
+
+    def add_child(self, child: TaskTreeNode) -> None:
+        """Append a child node."""
+        self.children.append(child)
+
+    def walk(self) -> Iterator[TaskTreeNode]:
+        """This node and every node below it, depth first."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def tasks(self) -> list[TaskModel]:
+        """Every task of the subtree, depth first."""
+        return [node.task for node in self.walk()]
+
+    def calculate_progress(self) -> float:
+        """Share of the subtree's tasks that are done, counting a running task's own progress.
+
+        Failed and cancelled tasks count as done: they will not run again by themselves.
+        """
+        tasks = self.tasks()
+        done = sum(
+            1.0 if TaskStatus.is_terminal(t.status) else float(t.progress or 0.0) for t in tasks
+        )
+        return done / len(tasks)
+
+    def calculate_status(self) -> str:
+        """The subtree's status: pending until something starts, then in_progress until
+        every task is terminal; then failed if any failed, else cancelled if any was
+        cancelled, else completed."""
+        statuses = {t.status for t in self.tasks()}
+        if statuses <= TaskStatus.TERMINAL:
+            for status in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+                if status in statuses:
+                    return status
+            return TaskStatus.COMPLETED
+        if statuses == {TaskStatus.PENDING}:
+            return TaskStatus.PENDING
+        return TaskStatus.IN_PROGRESS
+
+    def to_dict(self) -> dict[str, Any]:
+        """The task's columns plus a ``children`` list, recursively."""
+        data = self.task.to_dict()
+        data["children"] = [child.to_dict() for child in self.children]
+        return data
+
+    def __repr__(self) -> str:
+        return f"TaskTreeNode({self.task!r}, children={len(self.children)})"
+
+
+def build_nodes(root_id: str, tasks: Mapping[str, TaskModel]) -> TaskTreeNode:
+    """Assemble the node of ``root_id`` from tasks keyed by id (children in given order)."""
+    nodes = {task_id: TaskTreeNode(task) for task_id, task in tasks.items()}
+    for task_id, task in tasks.items():
+        parent = nodes.get(task.parent_id) if task.parent_id is not None else None
+        if parent is not None and task_id != root_id:
+            parent.add_child(nodes[task_id])
+    return nodes[root_id]

@@ -1,0 +1,1 @@
+"""How users drive it: sessions, the repository and the task creator."""
