@@ -59,6 +59,7 @@ TASK_COLUMNS = (
     "completed_at",
     "original_task_id",
     "has_copy",
+    "attempt",
 )
 
 
@@ -85,6 +86,7 @@ def _new_state(task_id: str, fields: Mapping[str, Any], at: datetime) -> TaskSta
         "completed_at": None,
         "original_task_id": fields.get("original_task_id"),
         "has_copy": False,
+        "attempt": 0,
     }
 
 
@@ -204,6 +206,16 @@ class TaskTree(Aggregate):
             state["has_copy"] = True
             state["updated_at"] = self.timestamp
 
+    class HookFailed(TaskEvent):
+        """A hook raised while the task ran; recorded for the audit, the task goes on."""
+
+        hook: str
+        error: str
+        kind = "hook_failed"
+
+        def touched(self) -> tuple[str, ...]:
+            return ()
+
     class TaskDeleted(TaskEvent):
         parent_id: str | None
         kind = "deleted"
@@ -317,6 +329,10 @@ class TaskTree(Aggregate):
             copy_tree_id=copy_tree_id,
         )
 
+    def record_hook_failure(self, task_id: str, hook: str, error: str, cause: Cause) -> None:
+        self.require(task_id)
+        self.trigger_event(self.HookFailed, task_id=task_id, cause=cause, hook=hook, error=error)
+
     def delete(self, task_id: str, cause: Cause) -> list[str]:
         """Delete a task with its descendants; returns the deleted ids, children first."""
         self.require(task_id)
@@ -382,6 +398,22 @@ class TaskTree(Aggregate):
                     found.append(dependent)
                     queue.append(dependent)
         return found
+
+    def cancel_scope(self, task_id: str) -> list[str]:
+        """The task, its descendants, and every task that requires one of them, transitively."""
+        requirers: dict[str, list[str]] = {}
+        for other_id, other in self.tasks.items():
+            for dep in other["dependencies"]:
+                if dep["required"]:
+                    requirers.setdefault(dep["id"], []).append(other_id)
+        scope = [task_id]
+        seen = {task_id}
+        for current in scope:  # grows while iterating: breadth first
+            for nxt in (*self.children[current], *requirers.get(current, ())):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    scope.append(nxt)
+        return scope
 
     def _check_new_dependencies(self, task_id: str, deps: list[dict[str, Any]]) -> None:
         state = self.tasks[task_id]

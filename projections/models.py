@@ -44,6 +44,7 @@ class TaskModel(ProjectionBase):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     original_task_id: Mapped[str | None] = mapped_column(String(255))
     has_copy: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     __table_args__ = (
         Index("ix_tasks_tree", "tree_id"),

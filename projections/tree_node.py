@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..events.status import TaskStatus
@@ -37,25 +37,13 @@ class TaskTreeNode:
 
         Failed and cancelled tasks count as done: they will not run again by themselves.
         """
-        tasks = self.tasks()
-        done = sum(
-            1.0 if TaskStatus.is_terminal(t.status) else float(t.progress or 0.0) for t in tasks
-        )
-        return done / len(tasks)
+        return derive_progress((t.status, t.progress) for t in self.tasks())
 
     def calculate_status(self) -> str:
         """The subtree's status: pending until something starts, then in_progress until
         every task is terminal; then failed if any failed, else cancelled if any was
         cancelled, else completed."""
-        statuses = {t.status for t in self.tasks()}
-        if statuses <= TaskStatus.TERMINAL:
-            for status in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-                if status in statuses:
-                    return status
-            return TaskStatus.COMPLETED
-        if statuses == {TaskStatus.PENDING}:
-            return TaskStatus.PENDING
-        return TaskStatus.IN_PROGRESS
+        return derive_status(t.status for t in self.tasks())
 
     def to_dict(self) -> dict[str, Any]:
         """The task's columns plus a ``children`` list, recursively."""
@@ -65,6 +53,28 @@ class TaskTreeNode:
 
     def __repr__(self) -> str:
         return f"TaskTreeNode({self.task!r}, children={len(self.children)})"
+
+
+def derive_status(statuses: Iterable[str]) -> str:
+    """The status of a group of tasks (see ``TaskTreeNode.calculate_status``)."""
+    seen = set(statuses)
+    if seen <= TaskStatus.TERMINAL:
+        for status in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+            if status in seen:
+                return status
+        return TaskStatus.COMPLETED
+    if seen == {TaskStatus.PENDING}:
+        return TaskStatus.PENDING
+    return TaskStatus.IN_PROGRESS
+
+
+def derive_progress(tasks: Iterable[tuple[str, float | None]]) -> float:
+    """Mean progress of ``(status, progress)`` pairs; terminal tasks count as done."""
+    total = count = 0.0
+    for status, progress in tasks:
+        total += 1.0 if TaskStatus.is_terminal(status) else float(progress or 0.0)
+        count += 1
+    return total / count if count else 0.0
 
 
 def build_nodes(root_id: str, tasks: Mapping[str, TaskModel]) -> TaskTreeNode:

@@ -1,0 +1,1 @@
+"""Import paths of the original library, kept so its documented examples run unchanged."""

@@ -1,0 +1,1 @@
+"""Compatibility path: ``aipartnerupflow.core.execution``."""

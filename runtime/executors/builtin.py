@@ -1,0 +1,87 @@
+"""Executors that ship with the library."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import psutil
+
+from ..registry import executor_register
+from .base import BaseTask
+
+
+def _cpu() -> dict[str, Any]:
+    return {
+        "resource": "cpu",
+        "cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "percent": psutil.cpu_percent(interval=0.1),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def _memory() -> dict[str, Any]:
+    memory = psutil.virtual_memory()
+    return {
+        "resource": "memory",
+        "total": memory.total,
+        "available": memory.available,
+        "used": memory.used,
+        "percent": memory.percent,
+    }
+
+
+def _disk() -> dict[str, Any]:
+    usage = psutil.disk_usage("/")
+    return {
+        "resource": "disk",
+        "path": "/",
+        "total": usage.total,
+        "used": usage.used,
+        "free": usage.free,
+        "percent": usage.percent,
+    }
+
+
+_READERS = {"cpu": _cpu, "memory": _memory, "disk": _disk}
+
+
+@executor_register()
+class SystemInfoExecutor(BaseTask):
+    """Real figures about this machine's cpu, memory or disk."""
+
+    id = "system_info_executor"
+    name = "System information"
+    description = "Reports cpu, memory or disk figures of the machine that runs it"
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        resource = inputs.get("resource", "cpu")
+        if resource not in _READERS:
+            raise ValueError(f"resource must be one of {', '.join(_READERS)}, got {resource!r}")
+        # psutil reads files and sleeps (cpu_percent): keep that off the event loop.
+        return await asyncio.to_thread(_READERS[resource])
+
+    def get_input_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"resource": {"type": "string", "enum": list(_READERS)}},
+        }
+
+
+@executor_register()
+class AggregateResultsExecutor(BaseTask):
+    """Collects its dependencies' results, which the runtime merged into its inputs.
+
+    Every input whose key does not start with ``_`` is taken as a dependency's result
+    (the runtime stores them under the dependency's id).
+    """
+
+    id = "aggregate_results_executor"
+    name = "Aggregate results"
+    description = "Collects the results of the tasks it depends on"
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        results = {key: value for key, value in inputs.items() if not key.startswith("_")}
+        return {"results": results, "count": len(results)}
