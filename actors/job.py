@@ -8,15 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import structlog
-
 from ..events.status import TaskStatus
+from ..logs import get_logger
 from ..runtime.executors.base import ExecutableTask, bind_progress_sink
 from ..runtime.executors.schema import validate_inputs
 from ..runtime.registry import ExtensionRegistry
 from .messages import HookFailed, InputsChanged, Job, Outcome, Progress, Retrying
 
-log = structlog.get_logger("aipartnerupflow.job")
+log = get_logger("aipartnerupflow.job")
 
 Tell = Callable[[object], None]
 

@@ -8,7 +8,6 @@ its inbox runs dry or enough changes are pending), and only then tells observers
 from __future__ import annotations
 
 import asyncio
-import copy
 import heapq
 import itertools
 import time
@@ -19,11 +18,12 @@ from typing import Any
 from uuid import UUID
 
 import pykka
-import structlog
 
+from ..events.codec import clone_json
 from ..events.status import TaskStatus
 from ..events.store import Work
 from ..events.tree import TaskTree
+from ..logs import get_logger
 from ..projections.models import TaskModel
 from ..projections.tree_node import derive_progress, derive_status
 from ..runtime.registry import ExtensionRegistry, resolve_executor_id
@@ -44,7 +44,7 @@ from .messages import (
 )
 from .task_actor import LoopBridge, TaskActor
 
-log = structlog.get_logger("aipartnerupflow.supervisor")
+log = get_logger("aipartnerupflow.supervisor")
 
 Observer = Callable[[list[dict[str, Any]]], None]
 
@@ -96,6 +96,8 @@ class _Change:
             )
         return True
 
+
+_MUTABLE_FIELDS = ("inputs", "params", "schemas", "dependencies", "result")
 
 _STREAM_TYPES = {
     TaskStatus.IN_PROGRESS: "task_start",
@@ -298,7 +300,10 @@ class TreeSupervisor(pykka.ThreadingActor):
         attempt = state["attempt"] + 1
         self._record(task_id, "start", {"attempt": attempt})
         state.update(status=TaskStatus.IN_PROGRESS, attempt=attempt)
-        task = TaskModel.from_state(copy.deepcopy(state), self.tree_id)
+        # Hooks and executors get their own copies: they may mutate what they are given.
+        task = TaskModel.from_state(
+            {**state, **{key: clone_json(state[key]) for key in _MUTABLE_FIELDS}}, self.tree_id
+        )
         executor_id, registered = resolve_executor_id(task, self.registry)
         params = state["params"]
         return Job(

@@ -38,3 +38,11 @@ class MsgpackTranscoder(Transcoder):
         return msgpack.unpackb(
             data, ext_hook=_decode_extra, raw=False, timestamp=3, strict_map_key=False
         )
+
+
+_clone_packer = msgpack.Packer(use_bin_type=True)
+
+
+def clone_json(value: Any) -> Any:
+    """A deep copy of a JSON-like value, much cheaper than ``copy.deepcopy``."""
+    return msgpack.unpackb(_clone_packer.pack(value), raw=False, strict_map_key=False)

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
+from .bulk import bulk_insert
 from .sqltypes import UTCDateTime
 
 event_metadata = MetaData()
@@ -63,6 +64,8 @@ events_table = Table(
     Index("ix_event_log_stream", "tree_id", "version", unique=True),
     Index("ix_event_log_task", "task_id"),
 )
+
+_EVENT_COLUMNS = ("position", "tree_id", "version", "task_id", "timestamp", "topic", "state")
 
 snapshots_table = Table(
     "event_snapshots",
@@ -189,19 +192,20 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
             first = (connection.execute(select(func.max(self.table.c.position))).scalar() or 0) + 1
             positions = list(range(first, first + len(stored_events)))
             rows = [
-                {
-                    "position": position,
-                    "tree_id": e.originator_id,
-                    "version": e.originator_version,
-                    "task_id": getattr(e, "task_id", None),
-                    "timestamp": getattr(e, "timestamp", None),
-                    "topic": e.topic,
-                    "state": e.state,
-                }
+                (
+                    position,
+                    e.originator_id,
+                    e.originator_version,
+                    getattr(e, "task_id", None),
+                    getattr(e, "timestamp", None),
+                    e.topic,
+                    e.state,
+                )
                 for position, e in zip(positions, stored_events, strict=True)
             ]
+            insert = bulk_insert(self.table, _EVENT_COLUMNS, connection.dialect)
             try:
-                connection.execute(self.table.insert(), rows)
+                insert.execute(connection, rows)
             except sa_exc.IntegrityError as exc:
                 # A version (or position) taken by another writer: optimistic concurrency.
                 raise IntegrityError(str(exc.orig)) from exc

@@ -35,6 +35,8 @@ from .validation import (
 
 Cause = dict[str, Any]
 TaskState = dict[str, Any]
+#: ``(task id, changed columns)`` pairs; ``None`` stands for the whole row.
+RowChanges = tuple[tuple[str, frozenset[str] | None], ...]
 
 #: Columns of a task's state, in projection order.
 TASK_COLUMNS = (
@@ -61,6 +63,24 @@ TASK_COLUMNS = (
     "has_copy",
     "attempt",
 )
+
+
+_HAS_CHILDREN = frozenset({"has_children"})
+_STATUS_COLUMNS = frozenset(
+    {
+        "status",
+        "result",
+        "error",
+        "error_type",
+        "progress",
+        "started_at",
+        "completed_at",
+        "updated_at",
+        "attempt",
+    }
+)
+_PROGRESS_COLUMNS = frozenset({"progress", "updated_at"})
+_COPY_COLUMNS = frozenset({"has_copy", "updated_at"})
 
 
 def _new_state(task_id: str, fields: Mapping[str, Any], at: datetime) -> TaskState:
@@ -118,9 +138,10 @@ class TaskTree(Aggregate):
         cause: Cause
         kind: ClassVar[str] = "event"
 
-        def touched(self) -> tuple[str, ...]:
-            """Ids of the tasks whose state this event changes."""
-            return (self.task_id,)
+        def row_changes(self) -> RowChanges:
+            """``(task id, columns)`` of every task whose state this event changes;
+            ``None`` means the whole row (it appears, or disappears)."""
+            return ((self.task_id, None),)
 
     class TaskCreated(TaskEvent):
         fields: dict[str, Any]
@@ -134,9 +155,10 @@ class TaskTree(Aggregate):
                 tree.children[parent_id].append(self.task_id)
                 tree.tasks[parent_id]["has_children"] = True
 
-        def touched(self) -> tuple[str, ...]:
+        def row_changes(self) -> RowChanges:
             parent_id = self.fields.get("parent_id")
-            return (self.task_id,) if parent_id is None else (self.task_id, parent_id)
+            own = (self.task_id, None)
+            return (own,) if parent_id is None else (own, (parent_id, _HAS_CHILDREN))
 
     class TaskUpdated(TaskEvent):
         changes: dict[str, Any]
@@ -146,6 +168,9 @@ class TaskTree(Aggregate):
             state = tree.tasks[self.task_id]
             state.update(self.changes)
             state["updated_at"] = self.timestamp
+
+        def row_changes(self) -> RowChanges:
+            return ((self.task_id, frozenset({*self.changes, "updated_at"})),)
 
     class TaskStatusChanged(TaskEvent):
         status: str
@@ -160,6 +185,9 @@ class TaskTree(Aggregate):
         @property
         def kind(self) -> str:  # type: ignore[override]
             return _STATUS_EVENT_KINDS[self.status]
+
+        def row_changes(self) -> RowChanges:
+            return ((self.task_id, _STATUS_COLUMNS),)
 
         def apply(self, tree: TaskTree) -> None:
             state = tree.tasks[self.task_id]
@@ -196,6 +224,9 @@ class TaskTree(Aggregate):
             state["progress"] = self.progress
             state["updated_at"] = self.timestamp
 
+        def row_changes(self) -> RowChanges:
+            return ((self.task_id, _PROGRESS_COLUMNS),)
+
     class TaskCopied(TaskEvent):
         copy_id: str
         copy_tree_id: str
@@ -206,6 +237,9 @@ class TaskTree(Aggregate):
             state["has_copy"] = True
             state["updated_at"] = self.timestamp
 
+        def row_changes(self) -> RowChanges:
+            return ((self.task_id, _COPY_COLUMNS),)
+
     class HookFailed(TaskEvent):
         """A hook raised while the task ran; recorded for the audit, the task goes on."""
 
@@ -213,7 +247,7 @@ class TaskTree(Aggregate):
         error: str
         kind = "hook_failed"
 
-        def touched(self) -> tuple[str, ...]:
+        def row_changes(self) -> RowChanges:
             return ()
 
     class TaskDeleted(TaskEvent):
@@ -228,8 +262,9 @@ class TaskTree(Aggregate):
                 siblings.remove(self.task_id)
                 tree.tasks[self.parent_id]["has_children"] = bool(siblings)
 
-        def touched(self) -> tuple[str, ...]:
-            return (self.task_id,) if self.parent_id is None else (self.task_id, self.parent_id)
+        def row_changes(self) -> RowChanges:
+            own = (self.task_id, None)
+            return (own,) if self.parent_id is None else (own, (self.parent_id, _HAS_CHILDREN))
 
     # ---------------------------------------------------------------- commands
 

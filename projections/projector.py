@@ -7,57 +7,64 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
+from ..events.bulk import bulk_delete, bulk_insert, bulk_update
 from ..events.recorder import Connections, events_table
 from ..events.store import Batch, TaskLog
 from ..events.tree import TASK_COLUMNS, TaskTree
 from .models import ProjectionBase, TaskModel
 
 _tasks = TaskModel.__table__
-_update_task = (
-    _tasks.update()
-    .where(_tasks.c.id == bindparam("_id"))
-    .values({column: bindparam(column) for column in TASK_COLUMNS if column != "id"})
-)
 
 
-def _row(state: dict[str, Any], tree_id: UUID) -> dict[str, Any]:
-    row = dict(state)
-    row["tree_id"] = tree_id
-    return row
+_ROW_COLUMNS = ("tree_id", *TASK_COLUMNS)
+
+
+def _row(state: dict[str, Any], tree_id: UUID) -> tuple[Any, ...]:
+    return (tree_id, *(state[column] for column in TASK_COLUMNS))
 
 
 def project(connection: Connection, batch: Batch) -> None:
-    """Write the rows of every task the batch's events touched, from the trees' new state."""
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    deletes: list[dict[str, Any]] = []
+    """Write what the batch's events changed, from the trees' new state.
+
+    Rows that appear are inserted whole; rows that change get only the columns their
+    events changed (a status change does not rewrite a task's inputs).
+    """
+    inserts: list[tuple[Any, ...]] = []
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    deletes: list[tuple[str]] = []
     for tree, events in batch:
-        created: set[str] = set()
-        touched: dict[str, None] = {}
+        whole: set[str] = set()
+        columns: dict[str, set[str]] = {}
         for event in events:
-            if isinstance(event, TaskTree.TaskEvent):
-                if isinstance(event, TaskTree.TaskCreated):
-                    created.add(event.task_id)
-                touched.update(dict.fromkeys(event.touched()))
-        for task_id in touched:
+            if not isinstance(event, TaskTree.TaskEvent):
+                continue
+            for task_id, changed in event.row_changes():
+                if changed is None:
+                    whole.add(task_id)
+                else:
+                    columns.setdefault(task_id, set()).update(changed)
+        for task_id in whole:
             state = tree.tasks.get(task_id)
             if state is None:
-                if task_id not in created:
-                    deletes.append({"_id": task_id})
-            elif task_id in created:
-                inserts.append(_row(state, tree.id))
+                deletes.append((task_id,))
             else:
-                row = _row(state, tree.id)
-                row["_id"] = row.pop("id")
-                updates.append(row)
+                inserts.append(_row(state, tree.id))
+        for task_id, changed in columns.items():
+            state = tree.tasks.get(task_id)
+            if task_id in whole or state is None:
+                continue
+            key = tuple(sorted(changed))
+            updates.setdefault(key, []).append((*(state[c] for c in key), task_id))
+    dialect = connection.dialect
     if deletes:
-        connection.execute(_tasks.delete().where(_tasks.c.id == bindparam("_id")), deletes)
-    if inserts:
-        connection.execute(_tasks.insert(), inserts)
-    if updates:
-        connection.execute(_update_task, updates)
+        # An id deleted and created again within one batch must lose its old row too.
+        deletes.extend((row[1],) for row in inserts)
+        bulk_delete(_tasks, "id", dialect).execute(connection, deletes)
+    bulk_insert(_tasks, _ROW_COLUMNS, dialect).execute(connection, inserts)
+    for key, rows in updates.items():
+        bulk_update(_tasks, key, "id", dialect).execute(connection, rows)
 
 
 def fold_log(log: TaskLog, connection: Connection) -> Iterable[TaskTree]:
@@ -84,6 +91,5 @@ def rebuild_projections(connections: Connections, log: TaskLog) -> int:
             for tree in fold_log(log, connection)
             for state in tree.tasks.values()
         ]
-        if rows:
-            connection.execute(_tasks.insert(), rows)
+        bulk_insert(_tasks, _ROW_COLUMNS, connection.dialect).execute(connection, rows)
     return len(rows)

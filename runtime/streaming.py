@@ -7,9 +7,9 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import structlog
+from ..logs import get_logger
 
-log = structlog.get_logger("aipartnerupflow.streaming")
+log = get_logger("aipartnerupflow.streaming")
 
 StreamEvent = dict[str, Any]
 StreamCallback = Callable[[StreamEvent], Any]

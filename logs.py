@@ -1,0 +1,27 @@
+"""Structured logging that stays silent until the application turns logging on.
+
+Lines go through the standard ``logging`` module under ``aipartnerupflow.*``, so the
+embedding application decides levels and handlers; a disabled level costs one check.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+_processors = [
+    structlog.stdlib.filter_by_level,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+]
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger writing to the stdlib logger ``name``."""
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=_processors,
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
