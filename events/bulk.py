@@ -2,7 +2,12 @@
 
 SQLAlchemy's executemany compiles parameters row by row; here each column's bind
 processor (the same one SQLAlchemy would use, so values are stored identically) is
-applied in one tight loop and the tuples go straight to the driver's ``executemany``.
+applied in one tight loop and the rows go straight to the driver.
+
+On SQLite the rows of a batch go as one multi-row statement: the driver releases the
+GIL at every statement step, and with the supervisor and the event loop busy on other
+threads each re-acquisition waits a switch interval, so row-by-row steps would spend
+more time queueing for the GIL than writing.
 """
 
 from __future__ import annotations
@@ -15,33 +20,51 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any] | None
+#: SQLite's limit on bound variables per statement is 32766 (since 3.32).
+_SQLITE_MAX_VARIABLES = 32000
 
 
 class BulkStatement:
-    """One INSERT or UPDATE of fixed columns, executed for many rows at once."""
+    """One INSERT, UPDATE or DELETE of fixed columns, executed for many rows at once."""
 
-    def __init__(self, sql: str, processors: Sequence[Processor]) -> None:
-        self.sql = sql
-        self.processors = tuple(processors)
+    def __init__(
+        self,
+        processors: Sequence[Processor],
+        row_sql: str,
+        multi_sql: Callable[[int], str] | None,
+    ) -> None:
+        self.width = len(processors)
+        # Most columns (strings, numbers) need no conversion: touch only those that do.
+        self.conversions = tuple((i, proc) for i, proc in enumerate(processors) if proc)
+        self.row_sql = row_sql
+        self.multi_sql = cache(multi_sql) if multi_sql is not None else None
 
     def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Run the statement once per row; each row lists values in column order."""
+        """Run the statement for every row; each row lists values in column order."""
         if not rows:
             return
-        procs = self.processors
-        bound = [
-            tuple(
-                value if proc is None else proc(value)
-                for proc, value in zip(procs, row, strict=True)
-            )
-            for row in rows
-        ]
+        bound: list[list[Any]] = []
+        for row in rows:
+            values = list(row)
+            for index, convert in self.conversions:
+                values[index] = convert(values[index])
+            bound.append(values)
         # The raw cursor of the connection's transaction: no per-row statement compiling.
         cursor = connection.connection.cursor()
         try:
-            cursor.executemany(self.sql, bound)
+            if self.multi_sql is None:
+                cursor.executemany(self.row_sql, bound)
+                return
+            chunk = max(1, _SQLITE_MAX_VARIABLES // self.width)
+            for start in range(0, len(bound), chunk):
+                part = bound[start : start + chunk]
+                cursor.execute(self.multi_sql(len(part)), [v for row in part for v in row])
         finally:
             cursor.close()
+
+
+def _is_sqlite(dialect: Dialect) -> bool:
+    return dialect.name == "sqlite"
 
 
 def _marker(dialect: Dialect) -> str:
@@ -52,28 +75,54 @@ def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> list[
     return [table.c[column].type.bind_processor(dialect) for column in columns]
 
 
+def _tuples(width: int, count: int) -> str:
+    one = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([one] * count)
+
+
 @cache
 def bulk_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> BulkStatement:
-    marks = ", ".join(_marker(dialect) for _ in columns)
-    names = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
-    sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
-    return BulkStatement(sql, _processors(table, columns, dialect))
+    quote = dialect.identifier_preparer.quote
+    head = f"INSERT INTO {table.name} ({', '.join(quote(c) for c in columns)}) VALUES "
+    mark = _marker(dialect)
+    return BulkStatement(
+        _processors(table, columns, dialect),
+        head + "(" + ", ".join(mark for _ in columns) + ")",
+        (lambda n: head + _tuples(len(columns), n)) if _is_sqlite(dialect) else None,
+    )
 
 
 @cache
 def bulk_update(
     table: Table, columns: tuple[str, ...], key: str, dialect: Dialect
 ) -> BulkStatement:
-    """UPDATE ``columns`` WHERE ``key`` = ?; rows end with the key's value."""
+    """UPDATE ``columns`` by ``key``; each row lists the columns' values, then the key."""
     quote = dialect.identifier_preparer.quote
     mark = _marker(dialect)
     assignments = ", ".join(f"{quote(c)} = {mark}" for c in columns)
-    sql = f"UPDATE {table.name} SET {assignments} WHERE {quote(key)} = {mark}"
-    return BulkStatement(sql, _processors(table, (*columns, key), dialect))
+    row_sql = f"UPDATE {table.name} SET {assignments} WHERE {quote(key)} = {mark}"
+    names = [f"v{i}" for i in range(len(columns))]
+    from_values = ", ".join(f"{quote(c)} = v.{n}" for c, n in zip(columns, names, strict=True))
+
+    def multi_sql(count: int) -> str:
+        return (
+            f"WITH v({', '.join(names)}, k) AS (VALUES {_tuples(len(columns) + 1, count)}) "
+            f"UPDATE {table.name} SET {from_values} FROM v WHERE {table.name}.{quote(key)} = v.k"
+        )
+
+    return BulkStatement(
+        _processors(table, (*columns, key), dialect),
+        row_sql,
+        multi_sql if _is_sqlite(dialect) else None,
+    )
 
 
 @cache
 def bulk_delete(table: Table, key: str, dialect: Dialect) -> BulkStatement:
     quote = dialect.identifier_preparer.quote
-    sql = f"DELETE FROM {table.name} WHERE {quote(key)} = {_marker(dialect)}"
-    return BulkStatement(sql, _processors(table, (key,), dialect))
+    head = f"DELETE FROM {table.name} WHERE {quote(key)} "
+    return BulkStatement(
+        _processors(table, (key,), dialect),
+        head + f"= {_marker(dialect)}",
+        (lambda n: head + "IN (" + ", ".join("?" * n) + ")") if _is_sqlite(dialect) else None,
+    )

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +24,7 @@ from eventsourcing.persistence import (
     Notification,
     StoredEvent,
 )
+from eventsourcing.utils import get_topic
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -88,16 +90,31 @@ class LoggedEvent(StoredEvent):
 class LoggedEventMapper(Mapper[UUID]):
     """Adds the task id and timestamp to each stored event."""
 
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        stored = super().to_stored_event(domain_event)
+    def to_stored_event(self, domain_event: Any) -> LoggedEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        encoded = self.transcoder.encode(state)
+        if self.compressor:
+            encoded = self.compressor.compress(encoded)
+        if self.cipher:
+            encoded = self.cipher.encrypt(encoded)
         return LoggedEvent(
-            originator_id=stored.originator_id,
-            originator_version=stored.originator_version,
-            topic=stored.topic,
-            state=stored.state,
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=_topic_of(type(domain_event)),
+            state=encoded,
             task_id=getattr(domain_event, "task_id", None),
             timestamp=domain_event.timestamp,
         )
+
+
+@cache
+def _topic_of(cls: type) -> str:
+    return get_topic(cls)
 
 
 class Connections:
