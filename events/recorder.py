@@ -139,12 +139,12 @@ class Connections:
                 self._local.connection = None
 
 
-def _stored_events(rows: Sequence[Any]) -> list[StoredEvent]:
+def _stored_events(originator_id: UUID | str, rows: Sequence[Any]) -> list[StoredEvent]:
     return [
         StoredEvent(
-            originator_id=r.tree_id, originator_version=r.version, topic=r.topic, state=r.state
+            originator_id=originator_id, originator_version=version, topic=topic, state=state
         )
-        for r in rows
+        for version, topic, state in rows
     ]
 
 
@@ -163,7 +163,7 @@ class _StreamRecorder(AggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         c = self.table.c
-        query = select(c.tree_id, c.version, c.topic, c.state).where(c.tree_id == originator_id)
+        query = select(c.version, c.topic, c.state).where(c.tree_id == originator_id)
         if gt is not None:
             query = query.where(c.version > gt)
         if lte is not None:
@@ -172,7 +172,7 @@ class _StreamRecorder(AggregateRecorder):
         if limit is not None:
             query = query.limit(limit)
         with self.connections.begin() as connection:
-            return _stored_events(connection.execute(query).all())
+            return _stored_events(originator_id, connection.execute(query).all())
 
 
 class SnapshotRecorder(_StreamRecorder):

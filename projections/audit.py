@@ -10,6 +10,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select
 
 from ..errors import TaskNotFoundError, TaskValidationError
+from ..events.gc_pause import gc_paused
 from ..events.recorder import events_table
 from ..events.tree import TaskTree
 from .models import TaskModel
@@ -119,11 +120,13 @@ def _tree_at(db: Database, root_id: str, position: int | None, at: datetime | No
         query = query.where(_c.timestamp <= at)
     with db.connections.begin() as connection:
         version = connection.execute(query).scalar()
-    tree = None if version is None else db.log.load_at(stream, version)
-    if tree is None or root_id not in tree.tasks:
-        raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
-    ids = [root_id, *tree.descendant_ids(root_id)]
-    return build_nodes(root_id, {tid: TaskModel.from_state(tree.tasks[tid], stream) for tid in ids})
+    with gc_paused():
+        tree = None if version is None else db.log.load_at(stream, version)
+        if tree is None or root_id not in tree.tasks:
+            raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
+        ids = [root_id, *tree.descendant_ids(root_id)]
+        models = {tid: TaskModel.from_state(tree.tasks[tid], stream) for tid in ids}
+        return build_nodes(root_id, models)
 
 
 def tree_at(

@@ -10,6 +10,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Connection, select
 
 from ..events.bulk import bulk_delete, bulk_insert, bulk_update
+from ..events.gc_pause import gc_paused
 from ..events.recorder import Connections, events_table
 from ..events.store import Batch, TaskLog
 from ..events.tree import TASK_COLUMNS, TaskTree
@@ -83,7 +84,7 @@ def fold_log(log: TaskLog, connection: Connection) -> Iterable[TaskTree]:
 
 def rebuild_projections(connections: Connections, log: TaskLog) -> int:
     """Drop every projection table and refill it from the log; returns the task count."""
-    with connections.begin() as connection:
+    with connections.begin() as connection, gc_paused():
         ProjectionBase.metadata.drop_all(connection)
         ProjectionBase.metadata.create_all(connection)
         rows = [
