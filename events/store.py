@@ -174,7 +174,7 @@ class TaskLog(Application):
             listener(connection, batch)
 
     def _snapshot_if_due(self, tree: TaskTree) -> None:
-        """Snapshot once the events since the last one outnumber half the tree's tasks.
+        """Snapshot once the events since the last one outnumber a quarter of its tasks.
 
         A snapshot costs as much as the tree is large and saves replaying the events
         after it, so this keeps both the write and the load cost of a tree linear.
@@ -184,7 +184,7 @@ class TaskLog(Application):
         if last is None:
             latest = self.snapshots.recorder.select_events(tree.id, desc=True, limit=1)
             last = latest[0].originator_version if latest else 0
-        if tree.version - last >= max(self.snapshot_interval, len(tree.tasks) // 2):
+        if tree.version - last >= max(self.snapshot_interval, len(tree.tasks) // 4):
             self.snapshots.put([TaskTree.Snapshot.take(tree)])
             last = tree.version
         self._snapshot_versions[tree.id] = last

@@ -12,9 +12,11 @@ from .models import TaskModel
 class TaskTreeNode:
     """A node of a task tree: ``task`` (a TaskModel) and its ``children`` nodes."""
 
+    __slots__ = ("children", "task")
+
     def __init__(self, task: TaskModel, children: list[TaskTreeNode] | None = None) -> None:
         self.task = task
-        self.children: list[TaskTreeNode] = list(children or [])
+        self.children: list[TaskTreeNode] = list(children) if children else []
 
     def add_child(self, child: TaskTreeNode) -> None:
         """Append a child node."""
@@ -80,8 +82,8 @@ def derive_progress(tasks: Iterable[tuple[str, float | None]]) -> float:
 def build_nodes(root_id: str, tasks: Mapping[str, TaskModel]) -> TaskTreeNode:
     """Assemble the node of ``root_id`` from tasks keyed by id (children in given order)."""
     nodes = {task_id: TaskTreeNode(task) for task_id, task in tasks.items()}
-    for task_id, task in tasks.items():
-        parent = nodes.get(task.parent_id) if task.parent_id is not None else None
+    for task_id, node in nodes.items():
+        parent = nodes.get(node.task.parent_id)  # type: ignore[arg-type]
         if parent is not None and task_id != root_id:
-            parent.add_child(nodes[task_id])
+            parent.children.append(node)
     return nodes[root_id]
