@@ -19,7 +19,6 @@ from uuid import UUID
 
 import pykka
 
-from ..events.codec import clone_json
 from ..events.status import TaskStatus
 from ..events.store import Work
 from ..events.tree import TaskTree
@@ -96,8 +95,6 @@ class _Change:
             )
         return True
 
-
-_MUTABLE_FIELDS = ("inputs", "params", "schemas", "dependencies", "result")
 
 _STREAM_TYPES = {
     TaskStatus.IN_PROGRESS: "task_start",
@@ -301,9 +298,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         self._record(task_id, "start", {"attempt": attempt})
         state.update(status=TaskStatus.IN_PROGRESS, attempt=attempt)
         # Hooks and executors get their own copies: they may mutate what they are given.
-        task = TaskModel.from_state(
-            {**state, **{key: clone_json(state[key]) for key in _MUTABLE_FIELDS}}, self.tree_id
-        )
+        task = TaskModel.detached_copy(state, self.tree_id)
         executor_id, registered = resolve_executor_id(task, self.registry)
         params = state["params"]
         return Job(

@@ -8,9 +8,12 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column
 
+from ..events.codec import clone_json
 from ..events.sqltypes import UTCDateTime
 from ..events.status import TaskStatus
 from ..events.tree import TASK_COLUMNS, TaskState
+
+_MUTABLE_FIELDS = ("inputs", "params", "schemas", "dependencies", "result")
 
 
 class ProjectionBase(DeclarativeBase):
@@ -62,6 +65,13 @@ class TaskModel(ProjectionBase):
         model.__dict__.update(state)
         model.__dict__["tree_id"] = tree_id
         return model
+
+    @classmethod
+    def detached_copy(cls, state: TaskState, tree_id: Any) -> TaskModel:
+        """A model of ``state`` whose JSON values are copies: safe to hand to code that
+        may mutate them while ``state`` lives on (in a cached tree)."""
+        copies = {key: clone_json(state[key]) for key in _MUTABLE_FIELDS}
+        return cls.from_state({**state, **copies}, tree_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Every column as JSON-friendly values (datetimes as ISO 8601 strings)."""

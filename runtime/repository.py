@@ -73,11 +73,12 @@ class TaskQueries:
         return [models[task_id] for task_id in ids]
 
     def node(self, tree: TaskTree, root_id: str) -> TaskTreeNode:
-        """The subtree of ``root_id`` with children in creation order."""
-        models = self.tree_models(tree.id)
-        ordered = {root_id: models[root_id]}
-        ordered.update((tid, models[tid]) for tid in tree.descendant_ids(root_id))
-        return build_nodes(root_id, ordered)
+        """The subtree of ``root_id`` from the tree's (committed) state, children in
+        creation order."""
+        ids = [root_id, *tree.descendant_ids(root_id)]
+        return build_nodes(
+            root_id, {tid: TaskModel.detached_copy(tree.tasks[tid], tree.id) for tid in ids}
+        )
 
 
 class TaskRepository:
