@@ -220,11 +220,11 @@ class TaskTree(Aggregate):
                 # A task that starts (again) or is re-queued forgets its last outcome.
                 state.update(result=None, error=None, error_type=None, completed_at=None)
                 state["progress"] = self.progress if self.progress is not None else 0.0
-                state["started_at"] = (
-                    (self.started_at or self.timestamp)
-                    if status == TaskStatus.IN_PROGRESS
-                    else None
-                )
+                if status == TaskStatus.IN_PROGRESS:
+                    state["started_at"] = self.started_at or self.timestamp
+                    state["attempt"] = self.attempt or state["attempt"] + 1
+                else:
+                    state["started_at"] = None
                 return
             state.update(
                 result=self.result,

@@ -1,0 +1,202 @@
+"""TaskCreator: whole trees all or nothing, and copies for re-execution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aipartnerupflow import (
+    DependencyError,
+    DuplicateTaskError,
+    TaskCreator,
+    TaskRepository,
+    TaskStatus,
+    TaskValidationError,
+    TreeStructureError,
+    log_position,
+)
+
+A2A_TREE = [
+    {
+        "id": "parent-task",
+        "name": "Parent Task",
+        "user_id": "user123",
+        "dependencies": [{"id": "child-1", "required": True}, {"id": "child-2", "required": True}],
+        "schemas": {"method": "aggregate_results_executor"},
+        "inputs": {},
+    },
+    {
+        "id": "child-1",
+        "name": "Child Task 1",
+        "parent_id": "parent-task",
+        "user_id": "user123",
+        "schemas": {"method": "system_info_executor"},
+        "inputs": {"resource": "cpu"},
+    },
+    {
+        "id": "child-2",
+        "name": "Child Task 2",
+        "parent_id": "parent-task",
+        "user_id": "user123",
+        "dependencies": [{"id": "child-1", "required": True}],
+        "schemas": {"method": "system_info_executor"},
+        "inputs": {"resource": "memory"},
+    },
+]
+
+
+async def test_tree_with_ids(creator: TaskCreator, repo: TaskRepository) -> None:
+    node = await creator.create_task_tree_from_array(A2A_TREE)
+    assert node.task.id == "parent-task" and node.task.has_children
+    assert [c.task.id for c in node.children] == ["child-1", "child-2"]
+    stored = await repo.get_task_by_id("child-2")
+    assert stored.dependencies == [{"id": "child-1", "required": True, "type": "result"}]
+    assert stored.tree_id == node.task.tree_id
+
+
+async def test_tree_without_ids_uses_names_as_references(creator: TaskCreator) -> None:
+    node = await creator.create_task_tree_from_array(
+        [
+            {"name": "fetch"},
+            {"name": "parse", "parent_id": "fetch", "dependencies": ["fetch"]},
+        ]
+    )
+    child = node.children[0].task
+    assert child.parent_id == node.task.id != "fetch"
+    assert child.dependencies[0]["id"] == node.task.id
+
+
+BAD_ARRAYS: list[tuple[str, Any, type[Exception], str]] = [
+    ("empty", [], TaskValidationError, "non-empty"),
+    ("not a list", {"name": "x"}, TaskValidationError, "list"),
+    ("not an object", ["x"], TaskValidationError, "#0"),
+    (
+        "duplicate id",
+        [{"id": "a", "name": "a"}, {"id": "a", "name": "b", "parent_id": "a"}],
+        DuplicateTaskError,
+        "'a'",
+    ),
+    (
+        "ids on some",
+        [{"id": "a", "name": "a"}, {"name": "b", "parent_id": "a"}],
+        TaskValidationError,
+        "#1",
+    ),
+    ("duplicate names", [{"name": "a"}, {"name": "a"}], DuplicateTaskError, "'a'"),
+    (
+        "unknown parent",
+        [{"id": "a", "name": "a"}, {"id": "b", "name": "b", "parent_id": "z"}],
+        TreeStructureError,
+        "'z'",
+    ),
+    (
+        "unknown dependency",
+        [{"id": "a", "name": "a", "dependencies": ["z"]}],
+        DependencyError,
+        "'z'",
+    ),
+    (
+        "dependency cycle",
+        [
+            {"id": "a", "name": "a", "dependencies": ["b"]},
+            {"id": "b", "name": "b", "parent_id": "a", "dependencies": ["a"]},
+        ],
+        DependencyError,
+        "cycle",
+    ),
+    (
+        "parent cycle",
+        [
+            {"id": "r", "name": "r"},
+            {"id": "a", "name": "a", "parent_id": "b"},
+            {"id": "b", "name": "b", "parent_id": "a"},
+        ],
+        TreeStructureError,
+        "reachable",
+    ),
+    (
+        "two roots",
+        [{"id": "a", "name": "a"}, {"id": "b", "name": "b"}],
+        TreeStructureError,
+        "exactly one root",
+    ),
+    ("no root", [{"id": "a", "name": "a", "parent_id": "a"}], TreeStructureError, "root"),
+    ("missing name", [{"id": "a"}], TaskValidationError, "'name'"),
+    (
+        "priority type",
+        [{"id": "a", "name": "a", "priority": "1"}],
+        TaskValidationError,
+        "'priority'",
+    ),
+    ("inputs type", [{"id": "a", "name": "a", "inputs": [1]}], TaskValidationError, "'inputs'"),
+    (
+        "dependencies type",
+        [{"id": "a", "name": "a", "dependencies": {"id": "b"}}],
+        TaskValidationError,
+        "'dependencies'",
+    ),
+    ("unknown field", [{"id": "a", "name": "a", "colour": "red"}], TaskValidationError, "'colour'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "tasks", "error", "word"), BAD_ARRAYS, ids=[case[0] for case in BAD_ARRAYS]
+)
+async def test_bad_arrays_write_nothing(
+    db,
+    creator: TaskCreator,
+    repo: TaskRepository,
+    case: str,
+    tasks: Any,
+    error: type[Exception],
+    word: str,
+) -> None:
+    before = log_position(db)
+    with pytest.raises(error) as caught:
+        await creator.create_task_tree_from_array(tasks)
+    assert isinstance(caught.value, ValueError)
+    assert word in str(caught.value)
+    assert log_position(db) == before
+    assert await repo.list_tasks() == []
+
+
+async def test_existing_id_is_an_error_not_a_new_id(db, creator: TaskCreator) -> None:
+    await creator.create_task_tree_from_array([{"id": "a", "name": "a"}])
+    before = log_position(db)
+    with pytest.raises(DuplicateTaskError, match="'a'"):
+        await creator.create_task_tree_from_array(
+            [{"id": "fresh", "name": "f"}, {"id": "a", "name": "again", "parent_id": "fresh"}]
+        )
+    assert log_position(db) == before
+
+
+async def test_copy_without_children(creator: TaskCreator, repo: TaskRepository) -> None:
+    await creator.create_task_tree_from_array(A2A_TREE)
+    await repo.update_task_status("child-1", TaskStatus.COMPLETED, result={"cores": 2})
+    copy = await creator.create_task_copy("child-1")
+    assert copy.children == []
+    assert copy.task.id != "child-1" and copy.task.original_task_id == "child-1"
+    assert (copy.task.status, copy.task.result, copy.task.parent_id) == ("pending", None, None)
+    assert copy.task.inputs == {"resource": "cpu"}
+    assert (await repo.get_task_by_id("child-1")).has_copy is True
+    assert (await repo.get_task_by_id("child-2")).has_copy is False
+
+
+async def test_copy_with_children_copies_dependencies_once(
+    creator: TaskCreator, repo: TaskRepository
+) -> None:
+    await creator.create_task_tree_from_array(A2A_TREE)
+    copy = await creator.create_task_copy(await repo.get_task_by_id("parent-task"), children=True)
+    copies = {node.task.original_task_id: node.task for node in copy.walk()}
+    assert sorted(copies) == ["child-1", "child-2", "parent-task"]
+    assert copy.task.has_children is True
+    new_ids = {original: task.id for original, task in copies.items()}
+    assert [d["id"] for d in copies["parent-task"].dependencies] == [
+        new_ids["child-1"],
+        new_ids["child-2"],
+    ]
+    assert [d["id"] for d in copies["child-2"].dependencies] == [new_ids["child-1"]]
+    for original in new_ids:
+        assert (await repo.get_task_by_id(original)).has_copy is True
+    assert copy.task.tree_id != (await repo.get_task_by_id("parent-task")).tree_id
