@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, select
 
-from ..errors import DependencyError, DuplicateTaskError, TaskNotFoundError
+from ..errors import DependencyError, DuplicateTaskError, TaskNotFoundError, TaskValidationError
 from ..events.cause import current_cause
 from ..events.store import Work
 from ..events.tree import TaskTree
@@ -281,6 +281,24 @@ class TaskRepository:
     async def update_task_field(self, task_id: str, field: str, value: Any) -> TaskModel:
         """Change one field by name; parent_id and user_id are refused."""
         return await self._update_field(task_id, field, value)
+
+    async def update_task(self, task_id: str, **changes: Any) -> TaskModel:
+        """Change several fields at once, all or nothing (``status`` with ``error``,
+        ``error_type``, ``result`` and ``progress`` go through ``update_task_status``'s rules)."""
+        status_keys = ("status", "error", "error_type", "result", "progress")
+        status = {key: changes.pop(key) for key in status_keys if key in changes}
+
+        def command(tree: TaskTree, cause: dict[str, Any]) -> None:
+            for field, value in changes.items():
+                tree.update_field(task_id, field, value, cause)
+            if status:
+                if "status" not in status:
+                    raise TaskValidationError(
+                        "needs 'status' alongside it", task_id=task_id, field=next(iter(status))
+                    )
+                tree.set_status(task_id, status.pop("status"), cause, **status)
+
+        return await self._change(task_id, command)
 
     async def _update_field(self, task_id: str, field: str, value: Any) -> TaskModel:
         return await self._change(

@@ -1,0 +1,152 @@
+"""The HTTP server: A2A (JSON-RPC at ``/``), the task API (``/tasks``), ``/system``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import httpx
+import uvicorn
+from a2a.server.apps import A2AStarletteApplication
+from a2a.server.apps.jsonrpc.jsonrpc_app import CallContextBuilder
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.tasks import InMemoryPushNotificationConfigStore
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ... import __version__
+from ..session import Database
+from ..task_manager import TaskManager
+from .a2a_agent import PushNotifier, TreeAgentExecutor, TreeTaskStore, agent_card
+from .access import Access, RequestUser
+from .auth import Authenticator, AuthError
+from .task_api import TaskApi
+from .webhooks import CallbackPolicy
+
+DEFAULT_MAX_BODY = 1024 * 1024
+#: Paths anyone may read, also with authentication on: the agent card.
+PUBLIC_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
+
+
+class _UserContext(CallContextBuilder):
+    def build(self, request: Request) -> ServerCallContext:
+        return ServerCallContext(user=RequestUser(request.state.user_id))
+
+
+async def _reply(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Gatekeeper:
+    """Refuses bodies declared over ``max_body`` bytes (413) and, with authentication on, requests
+    without a valid bearer token (401); puts the acting user in ``request.state``."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator | None, max_body: int) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await _reply(send, 413, f"request body over {self.max_body} bytes")
+            return
+        user = None
+        if self.authenticator is not None and scope["path"] not in PUBLIC_PATHS:
+            try:
+                user = self.authenticator.user_of(Request(scope))
+            except AuthError as exc:
+                await _reply(send, 401, str(exc))
+                return
+        scope.setdefault("state", {})["user_id"] = user
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    db: Database,
+    *,
+    auth_secret: str | None = None,
+    base_url: str = "http://127.0.0.1:8000",
+    allowed_callback_hosts: Iterable[str] = (),
+    max_body: int = DEFAULT_MAX_BODY,
+    recover: bool = True,
+) -> Starlette:
+    """The ASGI app: A2A at ``/`` (agent card at ``/.well-known/agent-card.json``), the
+    JSON-RPC task API at ``/tasks`` and ``/system``. With ``recover``, interrupted trees
+    resume when the app starts."""
+    access = Access(enabled=auth_secret is not None)
+    policy = CallbackPolicy.of(allowed_callback_hosts)
+    client = httpx.AsyncClient()
+    push_store = InMemoryPushNotificationConfigStore()
+    handler = DefaultRequestHandler(
+        agent_executor=TreeAgentExecutor(
+            db, access, policy, PushNotifier(push_store, client, policy)
+        ),
+        task_store=TreeTaskStore(db, access),
+        push_config_store=push_store,
+    )
+    a2a = A2AStarletteApplication(
+        agent_card(base_url, __version__),
+        handler,
+        context_builder=_UserContext(),
+        max_content_length=max_body,
+    )
+    api = TaskApi(db, access, policy, client)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        resumed = None
+        if recover:
+            import asyncio
+
+            resumed = asyncio.create_task(TaskManager(db).recover())
+        yield
+        if resumed is not None and not resumed.done():
+            resumed.cancel()
+        await client.aclose()
+
+    routes = [
+        *a2a.routes(),
+        Route("/tasks", api.handle_tasks, methods=["POST"]),
+        Route("/system", api.handle_system, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(
+        Gatekeeper,
+        authenticator=Authenticator(auth_secret) if auth_secret else None,
+        max_body=max_body,
+    )
+    return app
+
+
+def run_server(
+    db: Database,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    auth_secret: str | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``create_app(db, ...)`` with uvicorn until interrupted."""
+    app = create_app(db, auth_secret=auth_secret, base_url=f"http://{host}:{port}", **options)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

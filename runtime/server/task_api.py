@@ -1,0 +1,378 @@
+"""The JSON-RPC task API (``POST /tasks``) and ``POST /system``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sse_starlette.sse import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ... import __version__
+from ...actors import running
+from ...errors import TaskNotFoundError, TaskValidationError
+from ...events.cause import caused_by
+from ...events.status import TaskStatus
+from ...logs import get_logger
+from ...projections.audit import history, tree_at
+from ..creator import TaskCreator
+from ..repository import TaskRepository
+from ..session import Database
+from ..task_manager import TaskManager
+from .access import Access
+from .webhooks import Callback, CallbackPolicy, deliver
+
+log = get_logger("aipartnerupflow.task_api")
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
+    -32700,
+    -32600,
+    -32601,
+    -32602,
+    -32603,
+)
+TASK_NOT_FOUND = -32001
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+class _Call:
+    """One request: its params, its acting user, and helpers to read params."""
+
+    def __init__(self, api: TaskApi, params: Any, user: str | None, request_id: Any) -> None:
+        self.api = api
+        self.params = params
+        self.user = user
+        self.request_id = request_id
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if not isinstance(self.params, dict):
+            raise RpcError(INVALID_PARAMS, "params must be an object")
+        if name not in self.params or self.params[name] is None:
+            if default is ...:
+                raise RpcError(INVALID_PARAMS, f"missing parameter {name!r}")
+            return default
+        value = self.params[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise RpcError(INVALID_PARAMS, f"parameter {name!r} has the wrong type")
+        return value
+
+    async def task(self, name: str = "task_id") -> Any:
+        """The task named by a parameter, if the acting user may use it."""
+        task_id = self.get(name, str)
+        await self.api.access.require(self.api.db, task_id, self.user)
+        task = await self.api.repository.get_task_by_id(task_id)
+        assert task is not None
+        return task
+
+
+Handler = Callable[[_Call], Awaitable[Any]]
+
+
+class TaskApi:
+    """Dispatches JSON-RPC methods to the repository, the creator and the manager."""
+
+    def __init__(
+        self, db: Database, access: Access, policy: CallbackPolicy, client: httpx.AsyncClient
+    ) -> None:
+        self.db = db
+        self.access = access
+        self.policy = policy
+        self.client = client
+        self.repository = TaskRepository(db)
+        self.creator = TaskCreator(db)
+        self.methods: dict[str, Handler] = {
+            "tasks.create": self.create,
+            "tasks.get": self.get,
+            "tasks.detail": self.detail,
+            "tasks.list": self.list,
+            "tasks.tree": self.tree,
+            "tasks.children": self.children,
+            "tasks.update": self.update,
+            "tasks.delete": self.delete,
+            "tasks.cancel": self.cancel,
+            "tasks.copy": self.copy,
+            "tasks.history": self.history,
+            "tasks.at": self.at,
+            "tasks.running.list": self.running_list,
+            "tasks.running.status": self.running_status,
+            "tasks.running.count": self.running_count,
+        }
+        self.system_methods: dict[str, Handler] = {"system.health": self.health}
+
+    # ------------------------------------------------------------- transport
+
+    async def handle_tasks(self, request: Request) -> Response:
+        return await self._handle(request, {**self.methods, "tasks.execute": self.execute})
+
+    async def handle_system(self, request: Request) -> Response:
+        return await self._handle(request, self.system_methods)
+
+    async def _handle(self, request: Request, methods: dict[str, Handler]) -> Response:
+        request_id: Any = None
+        try:
+            try:
+                body = json.loads(await request.body())
+            except ValueError:
+                raise RpcError(PARSE_ERROR, "the body is not valid JSON") from None
+            if not isinstance(body, dict) or not isinstance(body.get("method"), str):
+                raise RpcError(INVALID_REQUEST, "expected a JSON-RPC 2.0 request object")
+            request_id = body.get("id")
+            handler = methods.get(body["method"])
+            if handler is None:
+                raise RpcError(METHOD_NOT_FOUND, f"unknown method {body['method']!r}")
+            call = _Call(self, body.get("params", {}), request.state.user_id, request_id)
+            with caused_by(user_id=call.user, request_id=str(request_id)):
+                result = await handler(call)
+            if isinstance(result, Response):
+                return result
+            return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": _jsonable(result)})
+        except RpcError as exc:
+            return _error(request_id, exc.code, str(exc), exc.data)
+        except TaskNotFoundError as exc:
+            return _error(request_id, TASK_NOT_FOUND, str(exc))
+        except ValueError as exc:
+            return _error(request_id, INVALID_PARAMS, str(exc), {"error_type": type(exc).__name__})
+        except Exception as exc:  # never leak a traceback to the client
+            log.error("rpc_internal_error", error=repr(exc))
+            return _error(request_id, INTERNAL_ERROR, "internal error")
+
+    # ---------------------------------------------------------------- methods
+
+    async def create(self, call: _Call) -> Any:
+        params = call.params
+        tasks = (
+            params.get("tasks", params)
+            if isinstance(params, dict) and "tasks" in params
+            else params
+        )
+        tasks = [tasks] if isinstance(tasks, dict) else tasks
+        node = await self.creator.create_task_tree_from_array(self.access.claim(tasks, call.user))
+        return node.to_dict()
+
+    async def get(self, call: _Call) -> Any:
+        return (await call.task()).to_dict()
+
+    async def detail(self, call: _Call) -> Any:
+        task = await call.task()
+        node = await self.repository.build_task_tree(task.id)
+        dependents = await self.repository.find_dependent_tasks(task.id)
+        return {
+            **task.to_dict(),
+            "children": [c.task.to_dict() for c in node.children],
+            "dependent_task_ids": [t.id for t in dependents],
+        }
+
+    async def list(self, call: _Call) -> Any:
+        user_id = call.get("user_id", str, None)
+        if self.access.enabled:
+            if user_id not in (None, call.user):
+                raise RpcError(INVALID_PARAMS, "cannot list another user's tasks")
+            user_id = call.user
+        status = call.get("status", str, None)
+        if status is not None and status not in TaskStatus.ALL:
+            raise RpcError(INVALID_PARAMS, f"status must be one of {', '.join(TaskStatus.ALL)}")
+        tasks = await self.repository.list_tasks(
+            user_id=user_id,
+            status=status,
+            parent_id=call.get("parent_id", str, None),
+            root_only=call.get("root_only", bool, False),
+            limit=call.get("limit", int, 100),
+            offset=call.get("offset", int, 0),
+        )
+        return [task.to_dict() for task in tasks]
+
+    async def tree(self, call: _Call) -> Any:
+        task = await call.task()
+        root = await self.repository.get_root_task(task)
+        return (await self.repository.build_task_tree(root)).to_dict()
+
+    async def children(self, call: _Call) -> Any:
+        task = await call.task()
+        return [c.task.to_dict() for c in (await self.repository.build_task_tree(task)).children]
+
+    async def update(self, call: _Call) -> Any:
+        task = await call.task()
+        changes = {k: v for k, v in call.params.items() if k != "task_id"}
+        if not changes:
+            raise RpcError(INVALID_PARAMS, "nothing to update")
+        return (await self.repository.update_task(task.id, **changes)).to_dict()
+
+    async def delete(self, call: _Call) -> Any:
+        task = await call.task()
+        subtree = (await self.repository.build_task_tree(task)).tasks()
+        busy = [t.id for t in subtree if t.status != TaskStatus.PENDING]
+        if busy:
+            raise TaskValidationError(
+                f"can only delete pending tasks; {busy[0]!r} is not",
+                task_id=task.id,
+                field="status",
+            )
+        await self.repository.delete_task(task.id)
+        return {"success": True, "deleted_task_ids": [t.id for t in subtree]}
+
+    async def cancel(self, call: _Call) -> Any:
+        task_ids = call.get("task_ids", list)
+        message = call.get("error_message", str, None)
+        manager = TaskManager(self.db)
+        results = []
+        for task_id in task_ids:
+            try:
+                await self.access.require(self.db, str(task_id), call.user)
+            except TaskNotFoundError as exc:
+                results.append(
+                    {
+                        "task_id": task_id,
+                        "status": "failed",
+                        "message": str(exc),
+                        "error": "not_found",
+                    }
+                )
+                continue
+            results.append({"task_id": task_id, **await manager.cancel_task(task_id, message)})
+        return results
+
+    async def copy(self, call: _Call) -> Any:
+        task = await call.task()
+        node = await self.creator.create_task_copy(task, call.get("children", bool, False))
+        return node.to_dict()
+
+    async def history(self, call: _Call) -> Any:
+        task = await call.task()
+        return await self.db.run(history, self.db, task.id)
+
+    async def at(self, call: _Call) -> Any:
+        task = await call.task()
+        at = call.get("at", str, None)
+        try:
+            moment = datetime.fromisoformat(at) if at else None
+        except ValueError:
+            raise RpcError(INVALID_PARAMS, f"'at' is not an ISO 8601 datetime: {at!r}") from None
+        node = await self.db.run(tree_at, self.db, task.id, call.get("position", int, None), moment)
+        return node.to_dict()
+
+    async def _running_roots(self, call: _Call) -> list[Any]:
+        roots = []
+        for tree_id in running.running_tree_ids():
+            root_id = await self.db.run(
+                lambda tree_id=tree_id: self.db.log.load(tree_id).root_task_id
+            )
+            task = await self.repository.get_task_by_id(root_id)
+            if task is not None and self.access.may_use(call.user, task.user_id):
+                roots.append(task)
+        return roots
+
+    async def running_list(self, call: _Call) -> Any:
+        return [task.to_dict() for task in await self._running_roots(call)]
+
+    async def running_status(self, call: _Call) -> Any:
+        statuses = []
+        for task_id in call.get("task_ids", list):
+            task = await self.repository.get_task_by_id(str(task_id))
+            if task is None or not self.access.may_use(call.user, task.user_id):
+                statuses.append({"task_id": task_id, "status": "not_found"})
+            else:
+                statuses.append(
+                    {"task_id": task_id, "status": task.status, "progress": task.progress}
+                )
+        return statuses
+
+    async def running_count(self, call: _Call) -> Any:
+        return {"count": len(await self._running_roots(call))}
+
+    async def health(self, call: _Call) -> Any:
+        await self.repository.list_tasks(limit=1)
+        return {
+            "status": "healthy",
+            "version": __version__,
+            "database": "ok",
+            "running_trees": len(running.running_tree_ids()),
+        }
+
+    # -------------------------------------------------------------- execution
+
+    async def execute(self, call: _Call) -> Any:
+        if isinstance(call.params, dict) and call.params.get("tasks") is not None:
+            node = await self.creator.create_task_tree_from_array(
+                self.access.claim(call.params["tasks"], call.user)
+            )
+            root = node.task
+        else:
+            root = await call.task()
+        config = call.get("webhook_config", dict, None)
+        callback = Callback.from_config(config, self.policy) if config else None
+        streaming = call.get("use_streaming", bool, False)
+        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        def observe(batch: list[dict[str, Any]]) -> None:
+            for event in batch:
+                events.put_nowait(event)
+
+        run = asyncio.create_task(TaskManager(self.db).run_tree(root.id, observer=observe))
+
+        def ended(done: asyncio.Task[Any]) -> None:
+            # A run that could not start sends no events: end the stream all the same.
+            if not done.cancelled() and done.exception() is not None:
+                events.put_nowait(
+                    {
+                        "type": "final",
+                        "status": TaskStatus.FAILED,
+                        "root_task_id": root.id,
+                        "error": str(done.exception()),
+                    }
+                )
+
+        run.add_done_callback(ended)
+        if streaming:
+            return EventSourceResponse(self._sse(call.request_id, events, callback))
+        async for _ in self._events(events, callback):
+            pass
+        summary = await run
+        return {"success": True, "protocol": "jsonrpc", **summary}
+
+    async def _events(
+        self, events: asyncio.Queue[dict[str, Any]], callback: Callback | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The run's events up to the final one, each also sent to the webhook."""
+        while True:
+            event = await events.get()
+            if callback is not None:
+                await deliver(self.client, callback, _jsonable(event))
+            yield event
+            if event["type"] == "final":
+                return
+
+    async def _sse(
+        self, request_id: Any, events: asyncio.Queue[dict[str, Any]], callback: Callback | None
+    ) -> AsyncIterator[dict[str, str]]:
+        async for event in self._events(events, callback):
+            yield {
+                "data": json.dumps({"jsonrpc": "2.0", "id": request_id, "result": _jsonable(event)})
+            }
+
+
+def _error(request_id: Any, code: int, message: str, data: Any = None) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error})

@@ -1,0 +1,282 @@
+"""The A2A server driven by the real a2a-sdk 0.3 client, written as in the reference."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from a2a.client import ClientConfig, ClientFactory
+from a2a.types import (
+    AgentCard,
+    DataPart,
+    Message,
+    PushNotificationAuthenticationInfo,
+    PushNotificationConfig,
+    Role,
+    Task,
+    TaskIdParams,
+    TaskState,
+)
+from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+from server_support import CallbackSink, serving
+
+from aipartnerupflow import BaseTask, TaskRepository, get_registry
+from aipartnerupflow.runtime.server import create_app
+
+
+class Sleepy(BaseTask):
+    id = "sleepy_executor"
+    name = "sleepy"
+    description = "sleeps until cancelled"
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(30)
+        return {}
+
+    async def cancel(self) -> dict[str, Any]:
+        return {"partial_result": "half", "token_usage": {"total": 7}}
+
+
+@pytest.fixture
+def base_url(db):
+    get_registry().register_executor(Sleepy)
+    with serving(lambda url: create_app(db, base_url=url, recover=False)) as url:
+        yield url
+    get_registry().unregister_executor("sleepy_executor")
+
+
+async def make_client(base_url: str, streaming: bool = True, **config: Any):
+    httpx_client = httpx.AsyncClient(base_url=base_url, timeout=30)
+    factory = ClientFactory(
+        config=ClientConfig(streaming=streaming, polling=False, httpx_client=httpx_client, **config)
+    )
+    card_response = await httpx_client.get(AGENT_CARD_WELL_KNOWN_PATH)
+    agent_card = AgentCard(**card_response.json())
+    return factory.create(card=agent_card), httpx_client
+
+
+def data_of(response: Any) -> list[dict[str, Any]]:
+    """DataPart payloads of a client response: a Message, or a (Task, update) pair."""
+    if isinstance(response, Message):
+        messages = [response]
+    else:
+        task, update = response
+        status = update.status if update is not None and hasattr(update, "status") else task.status
+        messages = [status.message] if status.message else []
+    return [part.root.data for m in messages for part in m.parts if part.root.kind == "data"]
+
+
+def tree_message(tasks: list[dict[str, Any]], **metadata: Any) -> Message:
+    return Message(
+        message_id=str(uuid.uuid4()),
+        role=Role.user,
+        parts=[DataPart(kind="data", data={"tasks": tasks})],
+        metadata=metadata or None,
+    )
+
+
+SYSTEM_TASK = {
+    "id": "task-1",
+    "name": "My Task",
+    "user_id": "user123",
+    "schemas": {"method": "system_info_executor"},
+    "inputs": {},
+}
+
+TREE = [
+    {
+        "id": "parent-task",
+        "name": "Parent Task",
+        "user_id": "user123",
+        "dependencies": [{"id": "child-1", "required": True}, {"id": "child-2", "required": True}],
+        "schemas": {"method": "aggregate_results_executor"},
+        "inputs": {},
+    },
+    {
+        "id": "child-1",
+        "name": "Child Task 1",
+        "parent_id": "parent-task",
+        "user_id": "user123",
+        "schemas": {"method": "system_info_executor"},
+        "inputs": {"resource": "cpu"},
+    },
+    {
+        "id": "child-2",
+        "name": "Child Task 2",
+        "parent_id": "parent-task",
+        "user_id": "user123",
+        "dependencies": [{"id": "child-1", "required": True}],
+        "schemas": {"method": "system_info_executor"},
+        "inputs": {"resource": "memory"},
+    },
+]
+
+
+async def test_agent_card_declares_streaming_and_push(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        for path in ("/.well-known/agent-card.json", "/.well-known/agent.json"):
+            card = (await client.get(path)).json()
+            assert card["capabilities"] == {"streaming": True, "pushNotifications": True}
+            assert card["url"] == base_url + "/"
+
+
+async def test_non_streaming_send(base_url: str, db) -> None:
+    client, httpx_client = await make_client(base_url, streaming=False)
+    responses = [r async for r in client.send_message(tree_message([SYSTEM_TASK]))]
+    await httpx_client.aclose()
+    task, _ = responses[-1]
+    assert task.status.state == TaskState.completed
+    final = data_of(responses[-1])[-1]
+    assert final["protocol"] == "a2a" and final["status"] == "completed"
+    assert (final["progress"], final["root_task_id"], final["task_count"]) == (1.0, "task-1", 1)
+    stored = await TaskRepository(db).get_task_by_id("task-1")
+    assert stored.status == "completed" and stored.result["cores"] >= 1
+
+
+async def test_streaming_tree_with_dependencies(base_url: str) -> None:
+    client, httpx_client = await make_client(base_url)
+    updates: list[dict[str, Any]] = []
+    async for response in client.send_message(tree_message(TREE, stream=True)):
+        updates.extend(data_of(response))
+    await httpx_client.aclose()
+    changes = [(u.get("type"), u.get("task_id")) for u in updates if "type" in u]
+    assert ("task_completed", "child-1") in changes
+    assert (
+        changes.index(("task_completed", "child-1"))
+        < changes.index(("task_start", "child-2"))
+        < changes.index(("task_start", "parent-task"))
+    )
+    final = updates[-1]
+    assert final["status"] == "completed" and final["task_count"] == 3
+    assert set(final["result"]["results"]) == {"child-1", "child-2"}
+
+
+async def test_bad_tree_fails_with_a_clear_error(base_url: str, db) -> None:
+    client, httpx_client = await make_client(base_url, streaming=False)
+    bad = [{"id": "a", "name": "a", "dependencies": ["nowhere"]}]
+    responses = [r async for r in client.send_message(tree_message(bad))]
+    await httpx_client.aclose()
+    final = data_of(responses[-1])[-1]
+    assert final["status"] == "failed" and "nowhere" in final["error"]
+    assert await TaskRepository(db).list_tasks() == []
+
+
+async def test_push_notifications_reach_a_loopback_receiver(base_url: str) -> None:
+    sink = CallbackSink()
+    with serving(sink.app) as sink_url:
+        push = PushNotificationConfig(
+            url=f"{sink_url}/callback",
+            token="tok",
+            authentication=PushNotificationAuthenticationInfo(
+                schemes=["Bearer"], credentials="secret"
+            ),
+        )
+        client, httpx_client = await make_client(
+            base_url, streaming=False, push_notification_configs=[push]
+        )
+        [r async for r in client.send_message(tree_message([SYSTEM_TASK]))]
+        await httpx_client.aclose()
+        await sink.wait_for(
+            lambda got: any(body["status"]["state"] == "completed" for _, body in got)
+        )
+    headers, _ = sink.received[0]
+    assert headers["x-a2a-notification-token"] == "tok"
+    assert headers["authorization"] == "Bearer secret"
+    states = [body["status"]["state"] for _, body in sink.received]
+    assert states[0] == "working" and states[-1] == "completed"  # every change, in order
+
+
+async def test_push_to_a_foreign_host_is_refused(base_url: str, db) -> None:
+    push = PushNotificationConfig(url="http://example.org/callback")
+    client, httpx_client = await make_client(
+        base_url, streaming=False, push_notification_configs=[push]
+    )
+    responses = [r async for r in client.send_message(tree_message([SYSTEM_TASK]))]
+    await httpx_client.aclose()
+    final = data_of(responses[-1])[-1]
+    assert final["status"] == "failed" and "example.org" in final["error"]
+    assert await TaskRepository(db).list_tasks() == []
+
+
+async def _wait_running(db, task_id: str) -> None:
+    repo = TaskRepository(db)
+    for _ in range(500):
+        task = await repo.get_task_by_id(task_id)
+        if task is not None and task.status == "in_progress":
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{task_id} never started")
+
+
+async def test_cancel_by_message_ends_the_open_stream(base_url: str, db) -> None:
+    tasks = [{"id": "long", "name": "sleepy", "schemas": {"method": "sleepy_executor"}}]
+    client, httpx_client = await make_client(base_url)
+    seen: list[dict[str, Any]] = []
+
+    async def stream() -> None:
+        async for response in client.send_message(tree_message(tasks)):
+            seen.extend(data_of(response))
+
+    streaming = asyncio.create_task(stream())
+    await _wait_running(db, "long")
+    cancel_message = Message(
+        message_id=str(uuid.uuid4()),
+        role=Role.user,
+        parts=[],
+        task_id="long",
+        metadata={"error_message": "User requested cancellation"},
+    )
+    answers: list[dict[str, Any]] = []
+    async for response in client.send_message(cancel_message):
+        answers.extend(data_of(response))
+    await asyncio.wait_for(streaming, 10)
+    await httpx_client.aclose()
+    answer = answers[-1]
+    assert (answer["protocol"], answer["status"]) == ("a2a", "cancelled")
+    assert answer["message"] == "User requested cancellation"
+    assert (answer["result"], answer["token_usage"]) == ("half", {"total": 7})
+    assert seen[-1]["status"] == "cancelled"
+    assert (await TaskRepository(db).get_task_by_id("long")).status == "cancelled"
+
+
+async def test_tasks_cancel_reaches_the_open_stream(base_url: str, db) -> None:
+    tasks = [{"id": "long2", "name": "sleepy", "schemas": {"method": "sleepy_executor"}}]
+    client, httpx_client = await make_client(base_url)
+    states: list[TaskState] = []
+    a2a_ids: list[str] = []
+
+    async def stream() -> None:
+        async for task, _ in client.send_message(tree_message(tasks)):
+            a2a_ids.append(task.id)
+            states.append(task.status.state)
+
+    streaming = asyncio.create_task(stream())
+    await _wait_running(db, "long2")
+    cancelled = await client.cancel_task(TaskIdParams(id=a2a_ids[0]))
+    assert isinstance(cancelled, Task) and cancelled.status.state == TaskState.canceled
+    await asyncio.wait_for(streaming, 10)
+    await httpx_client.aclose()
+    assert states[-1] == TaskState.canceled
+
+
+async def test_copy_execution_with_and_without_children(base_url: str, db) -> None:
+    client, httpx_client = await make_client(base_url, streaming=False)
+    [r async for r in client.send_message(tree_message(TREE))]
+    for children, count in ((False, 1), (True, 3)):
+        message = Message(
+            message_id=str(uuid.uuid4()),
+            role=Role.user,
+            parts=[DataPart(kind="data", data={})],
+            metadata={"task_id": "parent-task", "copy_execution": True, "copy_children": children},
+        )
+        responses = [r async for r in client.send_message(message)]
+        final = data_of(responses[-1])[-1]
+        assert final.get("metadata", {}).get("original_task_id") == "parent-task", final
+        assert final["root_task_id"] != "parent-task" and final["task_count"] == count
+        copy = await TaskRepository(db).get_task_by_id(final["root_task_id"])
+        assert copy.original_task_id == "parent-task"
+    await httpx_client.aclose()
+    assert (await TaskRepository(db).get_task_by_id("parent-task")).has_copy is True
