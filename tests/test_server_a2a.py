@@ -280,3 +280,41 @@ async def test_copy_execution_with_and_without_children(base_url: str, db) -> No
         assert copy.original_task_id == "parent-task"
     await httpx_client.aclose()
     assert (await TaskRepository(db).get_task_by_id("parent-task")).has_copy is True
+
+
+async def test_a2a_with_auth_acts_as_the_token_user(db) -> None:
+    from aipartnerupflow.runtime.server import issue_token
+
+    secret = "a-test-secret-of-at-least-32-bytes!"
+    with serving(
+        lambda url: create_app(db, base_url=url, recover=False, auth_secret=secret)
+    ) as url:
+
+        async def client_for(user: str):
+            headers = {"Authorization": f"Bearer {issue_token(secret, user)}"}
+            httpx_client = httpx.AsyncClient(base_url=url, timeout=30, headers=headers)
+            factory = ClientFactory(config=ClientConfig(streaming=False, httpx_client=httpx_client))
+            card = AgentCard(**(await httpx_client.get(AGENT_CARD_WELL_KNOWN_PATH)).json())
+            return factory.create(card=card), httpx_client
+
+        alice, alice_http = await client_for("alice")
+        bob, bob_http = await client_for("bob")
+        mine = [{"id": "alice-task", "name": "system_info_executor"}]
+        [r async for r in alice.send_message(tree_message(mine))]
+        assert (await TaskRepository(db).get_task_by_id("alice-task")).user_id == "alice"
+        copy = Message(
+            message_id=str(uuid.uuid4()),
+            role=Role.user,
+            parts=[DataPart(kind="data", data={})],
+            metadata={"task_id": "alice-task", "copy_execution": True},
+        )
+        refused = data_of([r async for r in bob.send_message(copy)][-1])[-1]
+        assert refused["status"] == "failed" and refused["error_type"] == "TaskNotFoundError"
+        async with httpx.AsyncClient(base_url=url) as anonymous:
+            assert (
+                await anonymous.post(
+                    "/", json={"jsonrpc": "2.0", "id": 1, "method": "message/send"}
+                )
+            ).status_code == 401
+        await alice_http.aclose()
+        await bob_http.aclose()
