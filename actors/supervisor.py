@@ -272,8 +272,10 @@ class TreeSupervisor(pykka.ThreadingActor):
         heapq.heappush(self.ready, (state["priority"], next(self.sequence), task_id))
 
     def _dispatch(self) -> None:
-        if not self.task_actors and self.ready:
-            self.task_actors = [TaskActor.start(self.bridge) for _ in range(self.lanes)]
+        # Each task actor is a thread: start only as many as there is work for.
+        wanted = min(self.lanes, len(self.running) + len(self.ready), self.max_concurrency)
+        while len(self.task_actors) < wanted:
+            self.task_actors.append(TaskActor.start(self.bridge))
         batches: dict[int, list[Job]] = {}
         while self.ready and len(self.running) < self.max_concurrency:
             _, _, task_id = heapq.heappop(self.ready)
