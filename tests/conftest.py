@@ -1,18 +1,47 @@
-"""Shared fixtures: every test gets its own real SQLite file."""
+"""Shared fixtures: every test gets its own real database.
+
+SQLite (a file per test) always; PostgreSQL too when ``AIPARTNERUPFLOW_TEST_POSTGRES_URL``
+names a server (a fresh database per test is created on it and dropped afterwards).
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from aipartnerupflow import Database, TaskCreator, TaskRepository, create_session
 
+POSTGRES_URL = os.environ.get("AIPARTNERUPFLOW_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = create_session(path=tmp_path / "tasks.db")
+def fresh_postgres_url() -> Iterator[str]:
+    assert POSTGRES_URL is not None
+    name = f"flow_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        database = create_session(path=tmp_path / "tasks.db")
+    else:
+        database = create_session(request.getfixturevalue("fresh_postgres_url"))
     yield database
     database.close()
 

@@ -117,7 +117,7 @@ async def test_snapshots_keep_long_streams_correct(db, repo: TaskRepository) -> 
             marks[log_position(db)] = i / 1200
     for position, progress in marks.items():
         assert tree_at(db, "t", position=position).task.progress == progress
-    other = create_session(path=db.url.removeprefix("sqlite:///"))
+    other = create_session(db.url)
     try:
         assert (await TaskRepository(other).get_task_by_id("t")).progress == 1.0
     finally:
@@ -126,7 +126,7 @@ async def test_snapshots_keep_long_streams_correct(db, repo: TaskRepository) -> 
 
 async def test_two_sessions_write_the_same_tree(db, repo: TaskRepository) -> None:
     await repo.create_task(name="root", id="r")
-    other = create_session(path=db.url.removeprefix("sqlite:///"))
+    other = create_session(db.url)
     try:
         other_repo = TaskRepository(other)
         await other_repo.create_task(name="from other", id="o", parent_id="r")
