@@ -20,8 +20,6 @@ DEFINABLE_FIELDS = (
     "params",
     "schemas",
 )
-#: Fields that may change after creation, through the ``update_task_*`` methods.
-UPDATABLE_FIELDS = ("name", "priority", "inputs", "params", "schemas", "dependencies")
 #: Fields that never change once a task exists.
 IMMUTABLE_FIELDS = ("parent_id", "user_id")
 

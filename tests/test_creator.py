@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from samples import A2A_TREE
 
 from aipartnerupflow import (
     DependencyError,
@@ -16,34 +17,6 @@ from aipartnerupflow import (
     TreeStructureError,
     log_position,
 )
-
-A2A_TREE = [
-    {
-        "id": "parent-task",
-        "name": "Parent Task",
-        "user_id": "user123",
-        "dependencies": [{"id": "child-1", "required": True}, {"id": "child-2", "required": True}],
-        "schemas": {"method": "aggregate_results_executor"},
-        "inputs": {},
-    },
-    {
-        "id": "child-1",
-        "name": "Child Task 1",
-        "parent_id": "parent-task",
-        "user_id": "user123",
-        "schemas": {"method": "system_info_executor"},
-        "inputs": {"resource": "cpu"},
-    },
-    {
-        "id": "child-2",
-        "name": "Child Task 2",
-        "parent_id": "parent-task",
-        "user_id": "user123",
-        "dependencies": [{"id": "child-1", "required": True}],
-        "schemas": {"method": "system_info_executor"},
-        "inputs": {"resource": "memory"},
-    },
-]
 
 
 async def test_tree_with_ids(creator: TaskCreator, repo: TaskRepository) -> None:

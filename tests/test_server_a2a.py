@@ -21,6 +21,7 @@ from a2a.types import (
     TaskState,
 )
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+from samples import A2A_TREE as TREE
 from server_support import CallbackSink, serving
 
 from aipartnerupflow import BaseTask, TaskRepository, get_registry
@@ -85,34 +86,6 @@ SYSTEM_TASK = {
     "schemas": {"method": "system_info_executor"},
     "inputs": {},
 }
-
-TREE = [
-    {
-        "id": "parent-task",
-        "name": "Parent Task",
-        "user_id": "user123",
-        "dependencies": [{"id": "child-1", "required": True}, {"id": "child-2", "required": True}],
-        "schemas": {"method": "aggregate_results_executor"},
-        "inputs": {},
-    },
-    {
-        "id": "child-1",
-        "name": "Child Task 1",
-        "parent_id": "parent-task",
-        "user_id": "user123",
-        "schemas": {"method": "system_info_executor"},
-        "inputs": {"resource": "cpu"},
-    },
-    {
-        "id": "child-2",
-        "name": "Child Task 2",
-        "parent_id": "parent-task",
-        "user_id": "user123",
-        "dependencies": [{"id": "child-1", "required": True}],
-        "schemas": {"method": "system_info_executor"},
-        "inputs": {"resource": "memory"},
-    },
-]
 
 
 async def test_agent_card_declares_streaming_and_push(base_url: str) -> None:
