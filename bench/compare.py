@@ -28,16 +28,24 @@ logging.disable(logging.WARNING)
 RUNS = int(sys.argv[1])
 """
 
+# The same trivial executor for both versions of the library (both import BaseTask and
+# executor_register first).
+NOOP = """
+@executor_register()
+class Noop(BaseTask):
+    id = "noop"; name = "noop"; description = "returns at once"
+    async def execute(self, inputs): return {"ok": True}
+    def get_input_schema(self): return {"type": "object", "properties": {}}
+"""
+
 OURS = (
     COMMON
     + """
 from aipartnerupflow import BaseTask, TaskCreator, TaskManager, create_session, executor_register
 
-@executor_register()
-class Noop(BaseTask):
-    id = "noop"; name = "noop"; description = "returns at once"
-    async def execute(self, inputs): return {"ok": True}
-
+"""
+    + NOOP
+    + """
 def chain(n):
     return [{"id": "t0", "name": "noop"}] + [
         {"id": f"t{i}", "name": "noop", "parent_id": "t0", "dependencies": [f"t{i-1}"]}
@@ -70,12 +78,9 @@ from aipartnerupflow import BaseTask, TaskManager, create_session
 from aipartnerupflow.core.decorators import executor_register
 from aipartnerupflow.core.types import TaskTreeNode
 
-@executor_register()
-class Noop(BaseTask):
-    id = "noop"; name = "noop"; description = "returns at once"
-    async def execute(self, inputs): return {"ok": True}
-    def get_input_schema(self): return {"type": "object", "properties": {}}
-
+"""
+    + NOOP
+    + """
 async def once(n, chained):
     with tempfile.TemporaryDirectory() as tmp:
         manager = TaskManager(create_session(path=tmp + "/bench.duckdb"))
