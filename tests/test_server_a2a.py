@@ -18,6 +18,7 @@ from a2a.types import (
     Role,
     Task,
     TaskIdParams,
+    TaskQueryParams,
     TaskState,
 )
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
@@ -273,8 +274,12 @@ async def test_a2a_with_auth_acts_as_the_token_user(db) -> None:
         alice, alice_http = await client_for("alice")
         bob, bob_http = await client_for("bob")
         mine = [{"id": "alice-task", "name": "system_info_executor"}]
-        [r async for r in alice.send_message(tree_message(mine))]
+        alice_task, _ = [r async for r in alice.send_message(tree_message(mine))][-1]
         assert (await TaskRepository(db).get_task_by_id("alice-task")).user_id == "alice"
+        query = TaskQueryParams(id=alice_task.id)
+        assert (await alice.get_task(query)).status.state == TaskState.completed
+        with pytest.raises(Exception, match="not found"):
+            await bob.get_task(query)
         copy = Message(
             message_id=str(uuid.uuid4()),
             role=Role.user,

@@ -110,7 +110,6 @@ class _Run:
     root_id: str
     queue: EventQueue
     context_id: str
-    user_id: str | None
 
 
 class TreeTaskStore(TaskStore):
@@ -120,22 +119,28 @@ class TreeTaskStore(TaskStore):
         self.repository = TaskRepository(db)
         self.access = access
         self.capacity = capacity
-        self._tasks: OrderedDict[str, Task] = OrderedDict()
+        self._tasks: OrderedDict[str, tuple[Task, str | None]] = OrderedDict()
 
     async def save(self, task: Task, context: Any = None) -> None:
-        self._tasks[task.id] = task
+        # The first save of a task is made for the request that created it: its owner.
+        owner = self._tasks[task.id][1] if task.id in self._tasks else Access.user_of(context)
+        self._tasks[task.id] = (task, owner)
         self._tasks.move_to_end(task.id)
         while len(self._tasks) > self.capacity:
             self._tasks.popitem(last=False)
 
     async def get(self, task_id: str, context: Any = None) -> Task | None:
+        user = Access.user_of(context)
         if task_id in self._tasks:
-            return self._tasks[task_id]
-        task = await self.repository.get_task_by_id(task_id)
-        if task is None or not self.access.may_use(Access.user_of(context), task.user_id):
+            task, owner = self._tasks[task_id]
+            return task if self.access.may_use(user, owner) else None
+        stored = await self.repository.get_task_by_id(task_id)
+        if stored is None or not self.access.may_use(user, stored.user_id):
             return None
         return Task(
-            id=task.id, context_id=task.id, status=A2ATaskStatus(state=A2A_STATES[task.status])
+            id=stored.id,
+            context_id=stored.id,
+            status=A2ATaskStatus(state=A2A_STATES[stored.status]),
         )
 
     async def delete(self, task_id: str, context: Any = None) -> None:
@@ -206,7 +211,7 @@ class TreeAgentExecutor(AgentExecutor):
         extra: dict[str, Any],
     ) -> None:
         assert context.task_id is not None and context.context_id is not None
-        self.runs[context.task_id] = _Run(root_id, queue, context.context_id, user)
+        self.runs[context.task_id] = _Run(root_id, queue, context.context_id)
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         try:
             started = {"status": TaskStatus.IN_PROGRESS, "root_task_id": root_id, **extra}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable
@@ -117,8 +118,6 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         resumed = None
         if recover:
-            import asyncio
-
             resumed = asyncio.create_task(TaskManager(db).recover())
         yield
         if resumed is not None and not resumed.done():
