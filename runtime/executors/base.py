@@ -11,11 +11,26 @@ ProgressSink = Callable[[float], None]
 
 class ExecutableTask(ABC):
     """Interface of every executor: ``id``, ``name``, ``description``, ``execute`` and
-    ``get_input_schema``; ``cancel`` is optional."""
+    ``get_input_schema``; ``cancel`` is optional.
 
-    id: str
-    name: str
-    description: str = ""
+    ``id``, ``name`` and ``description`` may be plain class attributes in a subclass
+    (as in :class:`BaseTask`) or properties.
+    """
+
+    @property
+    @abstractmethod
+    def id(self) -> str:
+        """Unique identifier: what ``params.executor_id`` / ``schemas.method`` name."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """Display name."""
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """What the executor does."""
 
     @abstractmethod
     async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -23,35 +38,41 @@ class ExecutableTask(ABC):
 
     @abstractmethod
     def get_input_schema(self) -> dict[str, Any]:
-        """JSON Schema of the inputs; required fields are checked before ``execute``."""
+        """JSON Schema of the inputs; checked by the runtime before ``execute``."""
 
     async def cancel(self) -> dict[str, Any] | None:
-        """Stop early; may return ``{"partial_result": ..., "token_usage": ...}``."""
+        """Stop early; may return ``{"partial_result": ..., "token_usage": ...}``.
+
+        Subclasses may make this a plain (sync) method: the runtime accepts both.
+        """
         return None
 
 
 class BaseTask(ExecutableTask):
     """Convenient base for executors: set ``id``, ``name``, ``description``, write ``execute``."""
 
-    id = ""
-    name = ""
-    description = ""
+    id: str = ""
+    name: str = ""
+    description: str = ""
 
     def __init__(self, inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.inputs = dict(inputs or {})
-        self.options = kwargs
+        self.kwargs = kwargs
         self._progress_sink: ProgressSink | None = None
 
     def get_input_schema(self) -> dict[str, Any]:
         return {"type": "object", "properties": {}}
 
     def report_progress(self, value: float) -> None:
-        """Tell the runtime how far the work is (0.0 to 1.0); recorded as a progress event."""
+        """Tell the runtime how far the work is (clamped to 0.0..1.0); no-op when unbound."""
         if self._progress_sink is not None:
             self._progress_sink(min(1.0, max(0.0, float(value))))
 
 
 def bind_progress_sink(executor: ExecutableTask, sink: ProgressSink) -> None:
-    """Route ``report_progress`` of ``executor`` (when it has one) to ``sink``."""
+    """Route ``executor.report_progress`` to ``sink`` (the runtime calls this before a run).
+
+    Executors that are not :class:`BaseTask` have no ``report_progress``: nothing to bind.
+    """
     if isinstance(executor, BaseTask):
         executor._progress_sink = sink

@@ -58,15 +58,23 @@ class SystemInfoExecutor(BaseTask):
 
     async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
         resource = inputs.get("resource", "cpu")
-        if resource not in _READERS:
+        reader = _READERS.get(resource) if isinstance(resource, str) else None
+        if reader is None:
             raise ValueError(f"resource must be one of {', '.join(_READERS)}, got {resource!r}")
         # psutil reads files and sleeps (cpu_percent): keep that off the event loop.
-        return await asyncio.to_thread(_READERS[resource])
+        return await asyncio.to_thread(reader)
 
     def get_input_schema(self) -> dict[str, Any]:
         return {
             "type": "object",
-            "properties": {"resource": {"type": "string", "enum": list(_READERS)}},
+            "properties": {
+                "resource": {
+                    "type": "string",
+                    "enum": list(_READERS),
+                    "default": "cpu",
+                    "description": "Which figures to report",
+                }
+            },
         }
 
 
@@ -74,8 +82,9 @@ class SystemInfoExecutor(BaseTask):
 class AggregateResultsExecutor(BaseTask):
     """Collects its dependencies' results, which the runtime merged into its inputs.
 
-    Every input whose key does not start with ``_`` is taken as a dependency's result
-    (the runtime stores them under the dependency's id).
+    The runtime stores each dependency's result under the dependency's id, so every input
+    is taken as one result, except keys starting with ``_``: those are reserved for
+    anything that is not a dependency's result and never collected.
     """
 
     id = "aggregate_results_executor"
