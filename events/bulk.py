@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import JSON, Connection, Table
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any] | None
@@ -72,7 +72,25 @@ def _marker(dialect: Dialect) -> str:
 
 
 def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> list[Processor]:
-    return [table.c[column].type.bind_processor(dialect) for column in columns]
+    processors = [table.c[column].type.bind_processor(dialect) for column in columns]
+    return [
+        _with_empty_values(proc) if proc and isinstance(table.c[column].type, JSON) else proc
+        for column, proc in zip(columns, processors, strict=True)
+    ]
+
+
+def _with_empty_values(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Most JSON values written are empty ({}, []): serialise those once."""
+    empty_dict, empty_list = proc({}), proc([])
+
+    def convert(value: Any) -> Any:
+        if not value and type(value) is dict:
+            return empty_dict
+        if not value and type(value) is list:
+            return empty_list
+        return proc(value)
+
+    return convert
 
 
 def _tuples(width: int, count: int) -> str:

@@ -132,7 +132,7 @@ class TaskTree(Aggregate):
 
         def mutate(self, _: None) -> Any:
             tree = super().mutate(None)
-            tree.tasks = {row[0]: dict(zip(TASK_COLUMNS, row, strict=True)) for row in tree.tasks}
+            tree.tasks = {row[0]: dict(zip(TASK_COLUMNS, row)) for row in tree.tasks}  # noqa: B905
             # Tasks keep creation order, so children lists come out in creation order too.
             tree.children = {task_id: [] for task_id in tree.tasks}
             for task_id, task in tree.tasks.items():
