@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -14,8 +16,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 from rich.tree import Tree
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..events.status import TaskStatus
 from ..projections.audit import history, rebuild_projections, tree_at
@@ -27,7 +31,12 @@ from .task_manager import TaskManager
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Run and inspect event-sourced task trees.", no_args_is_help=True)
+# No locals in tracebacks: they would print database passwords and auth secrets.
+app = typer.Typer(
+    help="Run and inspect event-sourced task trees.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 serve_app = typer.Typer(
     help="Serve the A2A and JSON-RPC APIs over HTTP.", invoke_without_command=True
 )
@@ -48,6 +57,8 @@ DbOption = Annotated[
         help="SQLAlchemy URL (default: an SQLite file in the user's data directory).",
     ),
 ]
+# The statuses as a choice for --status (typer validates enum options).
+Status = StrEnum("Status", [(status.upper(), status) for status in TaskStatus.ALL])
 STATUS_STYLES = {
     TaskStatus.PENDING: "dim",
     TaskStatus.IN_PROGRESS: "yellow",
@@ -57,35 +68,54 @@ STATUS_STYLES = {
 }
 
 
-def _open(url: str | None) -> Database:
-    return create_session(connection_string=url) if url else create_session()
+def _first_line(text: object) -> str:
+    return (str(text).splitlines() or [""])[0]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
+    """Print an error in red; the caller raises the returned Exit."""
+    errors.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
+@contextmanager
+def _session(url: str | None) -> Iterator[Database]:
+    """Open the database; bad input (a ValueError) exits 2 with its message."""
+    try:
+        database = create_session(connection_string=url)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise _fail(f"cannot open the database: {_first_line(exc)}") from None
+    try:
+        yield database
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        database.close()
+
+
 def with_db(command: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """Run an async command with an open database; bad input exits 2 with its message."""
+    """Run an async command with an open database (passed as its first argument)."""
 
     @wraps(command)
     def run(*args: Any, db: str | None = None, **kwargs: Any) -> T:
-        database = _open(db)
-        try:
+        with _session(db) as database:
             return asyncio.run(command(database, *args, **kwargs))
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
-        finally:
-            database.close()
 
     return run
 
 
+def _styled(status: str, text: str | None = None) -> str:
+    style = STATUS_STYLES.get(status, "default")
+    return f"[{style}]{escape(text or status)}[/{style}]"
+
+
 def _label(task: Any) -> str:
-    style = STATUS_STYLES.get(task.status, "")
-    progress = f" {task.progress:.0%}" if task.status == TaskStatus.IN_PROGRESS else ""
-    return f"[bold]{task.name}[/bold] ({task.id}) [{style}]{task.status}{progress}[/{style}]"
+    state = task.status
+    if task.status == TaskStatus.IN_PROGRESS:
+        state += f" {task.progress or 0:.0%}"
+    elif task.status == TaskStatus.FAILED and task.error:
+        state += f": {_first_line(task.error)}"
+    return f"[bold]{escape(task.name)}[/bold] ({escape(task.id)}) {_styled(task.status, state)}"
 
 
 def render(node: TaskTreeNode, tree: Tree | None = None) -> Tree:
@@ -94,6 +124,11 @@ def render(node: TaskTreeNode, tree: Tree | None = None) -> Tree:
     for child in node.children:
         render(child, branch)
     return branch
+
+
+def _table(*headers: str) -> Table:
+    """A table whose cells wrap rather than lose characters (ids are copied from it)."""
+    return Table(*(Column(header, overflow="fold") for header in headers))
 
 
 def _print_json(value: Any) -> None:
@@ -124,14 +159,14 @@ async def _run_live(db: Database, tasks: list[Any]) -> dict[str, Any]:
             if node is not None and event["type"] != "final":
                 node.task.status = event["status"]
                 node.task.progress = event.get("progress", node.task.progress)
+                node.task.error = event.get("error", node.task.error)
         live.update(render(root))
 
     with Live(render(root), console=console, refresh_per_second=10) as live:
         summary = await TaskManager(db).run_tree(root.task.id, observer=observe)
     console.line()
-    style = STATUS_STYLES[summary["status"]]
     console.print(
-        f"tree [bold]{root.task.id}[/bold]: [{style}]{summary['status']}[/{style}], "
+        f"tree [bold]{escape(root.task.id)}[/bold]: {_styled(summary['status'])}, "
         f"{summary['task_count']} tasks"
     )
     _print_json(summary["result"])
@@ -143,16 +178,27 @@ def _exit_for(summary: dict[str, Any]) -> None:
         raise typer.Exit(1)
 
 
+def _tasks_path(file: str, tasks_file: Path | None) -> Path:
+    """``run FILE`` or ``run flow --tasks-file FILE``."""
+    if file == "flow":
+        if tasks_file is None:
+            raise _fail("'run flow' needs --tasks-file FILE (for a file named flow: run ./flow)")
+        return tasks_file
+    if tasks_file is not None:
+        raise _fail("give either FILE or 'flow --tasks-file FILE', not both")
+    return Path(file)
+
+
 @app.command("run")
 def run_file(
-    file: Annotated[str, typer.Argument(help="JSON file of tasks (or 'flow' with --tasks-file)")],
-    tasks_file: Annotated[Path | None, typer.Option("--tasks-file")] = None,
+    file: Annotated[str, typer.Argument(help="JSON file of tasks, or 'flow' with --tasks-file.")],
+    tasks_file: Annotated[
+        Path | None, typer.Option("--tasks-file", help="JSON file of tasks (with 'run flow').")
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Create a tree from a JSON file and run it with a live view (exit 1 unless it
-    completes). ``run flow --tasks-file FILE`` is the same as ``run FILE``."""
-    path = tasks_file if file == "flow" and tasks_file is not None else Path(file)
-    _exit_for(with_db(_run_live)(_load_tasks(path), db=db))
+    """Create a tree from a JSON file and run it with a live view; exit 1 unless it completes."""
+    _exit_for(with_db(_run_live)(_load_tasks(_tasks_path(file, tasks_file)), db=db))
 
 
 @app.command()
@@ -185,12 +231,9 @@ def demo(db: DbOption = None) -> None:
 def _serve(db: str | None, host: str, port: int, auth_secret: str | None) -> None:
     from .server import run_server
 
-    database = _open(db)
-    try:
-        console.print(f"serving on http://{host}:{port} ({database})")
+    with _session(db) as database:
+        console.print(f"serving on http://{host}:{port} ({escape(repr(database))})")
         run_server(database, host=host, port=port, auth_secret=auth_secret)
-    finally:
-        database.close()
 
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -211,43 +254,51 @@ def serve(
     auth_secret: SecretOption = None,
     db: DbOption = None,
 ) -> None:
-    """Serve until interrupted (``serve`` or ``serve start``)."""
+    """Serve the A2A and JSON-RPC APIs until interrupted ('serve' or 'serve start')."""
     if ctx.invoked_subcommand is None:
         _serve(db, host, port, auth_secret)
 
 
 @serve_app.command("start")
 def serve_start(
+    ctx: typer.Context,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     auth_secret: SecretOption = None,
     db: DbOption = None,
 ) -> None:
-    """Serve until interrupted."""
-    _serve(db, host, port, auth_secret)
+    """Serve until interrupted (options may also come before 'start')."""
+    # By name: typer may bundle its own click, whose ParameterSource is not click's.
+    given = {
+        name: value
+        for name, value in ctx.params.items()
+        if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
+    }
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    _serve(**{**ctx.params, **parent, **given})
 
 
 @tasks_app.command("list")
 def tasks_list(
     user_id: Annotated[str | None, typer.Option()] = None,
-    status: Annotated[str | None, typer.Option()] = None,
-    root_only: Annotated[bool, typer.Option("--root-only")] = False,
-    limit: Annotated[int, typer.Option()] = 20,
+    status: Annotated[Status | None, typer.Option()] = None,
+    root_only: Annotated[bool, typer.Option("--root-only", help="Only roots of trees.")] = False,
+    limit: Annotated[int, typer.Option(min=0)] = 20,
     db: DbOption = None,
 ) -> None:
     """List tasks, newest first."""
 
     async def listing(database: Database) -> None:
-        table = Table("id", "name", "status", "progress", "user", "created")
+        table = _table("id", "name", "status", "progress", "user", "created")
         for task in await TaskRepository(database).list_tasks(
-            user_id=user_id, status=status, root_only=root_only, limit=limit
+            user_id=user_id, status=status and status.value, root_only=root_only, limit=limit
         ):
             table.add_row(
-                task.id,
-                task.name,
-                task.status,
-                f"{task.progress:.0%}",
-                task.user_id or "",
+                escape(task.id),
+                escape(task.name),
+                _styled(task.status),
+                f"{task.progress or 0:.0%}",
+                escape(task.user_id or ""),
                 task.created_at.isoformat(timespec="seconds"),
             )
         console.print(table)
@@ -290,6 +341,7 @@ def tasks_cancel(
     """Cancel a task, its descendants and the tasks that require it."""
 
     async def cancel(database: Database) -> None:
+        await _task(database, task_id)
         answer = await TaskManager(database).cancel_task(task_id, message)
         _print_json(answer)
         if answer["status"] != TaskStatus.CANCELLED:
@@ -315,14 +367,15 @@ def tasks_history(task_id: str, db: DbOption = None) -> None:
     """Every event of a task: position, type, time, cause, changed fields."""
 
     async def show(database: Database) -> None:
-        table = Table("position", "type", "timestamp", "cause", "changed")
+        table = _table("position", "type", "timestamp", "cause", "changed")
         for entry in await database.run(history, database, task_id):
+            changed = (f for f, c in entry["changes"].items() if c.get("old") != c.get("new"))
             table.add_row(
                 str(entry["position"]),
-                entry["type"],
+                escape(entry["type"]),
                 entry["timestamp"].isoformat(timespec="milliseconds"),
-                json.dumps(entry["cause"]),
-                ", ".join(sorted(entry["changes"])),
+                escape(json.dumps(entry["cause"], default=str)) if entry["cause"] else "",
+                ", ".join(sorted(changed)),
             )
         console.print(table)
 
@@ -332,8 +385,10 @@ def tasks_history(task_id: str, db: DbOption = None) -> None:
 @tasks_app.command("at")
 def tasks_at(
     root_id: str,
-    position: Annotated[int | None, typer.Option()] = None,
-    at: Annotated[datetime | None, typer.Option(help="ISO 8601 time")] = None,
+    position: Annotated[
+        int | None, typer.Option(help="Log position (see 'tasks history').")
+    ] = None,
+    at: Annotated[datetime | None, typer.Option(help="ISO 8601 time.")] = None,
     db: DbOption = None,
 ) -> None:
     """Show a tree as it was after a log position (or at a time)."""
