@@ -160,12 +160,8 @@ class TaskApi:
     # ---------------------------------------------------------------- methods
 
     async def create(self, call: _Call) -> Any:
-        params = call.params
-        tasks = (
-            params.get("tasks", params)
-            if isinstance(params, dict) and "tasks" in params
-            else params
-        )
+        params = call.params  # a list of tasks, {"tasks": [...]}, or one task
+        tasks = params["tasks"] if isinstance(params, dict) and "tasks" in params else params
         tasks = [tasks] if isinstance(tasks, dict) else tasks
         node = await self.creator.create_task_tree_from_array(self.access.claim(tasks, call.user))
         return node.to_dict()
