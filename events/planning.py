@@ -38,6 +38,8 @@ def _assign_ids(tasks: Sequence[Any]) -> list[str]:
     names: dict[str, int] = {}
     for index, raw in enumerate(tasks):
         name = raw.get("name")
+        if not isinstance(name, str):
+            continue  # build_spec refuses it, naming the task
         if name in names:
             raise DuplicateTaskError(
                 f"name {name!r} is used by tasks #{names[name]} and #{index}; without ids, "
@@ -53,17 +55,23 @@ def plan_tree(tasks: Sequence[Any]) -> list[dict[str, Any]]:
     if isinstance(tasks, (str, bytes, dict)) or not isinstance(tasks, Sequence) or not tasks:
         raise TaskValidationError("tasks must be a non-empty list of task objects")
     ids = _assign_ids(tasks)
-    by_ref = {
-        raw.get("id") or raw.get("name"): task_id for raw, task_id in zip(tasks, ids, strict=True)
+    refs = [raw.get("id") or raw.get("name") for raw in tasks]
+    by_ref = {ref: task_id for ref, task_id in zip(refs, ids, strict=True) if isinstance(ref, str)}
+    # Errors name each task as the array does: by its id, or (without ids) by its name.
+    labels = {
+        task_id: raw.get("id") or (raw.get("name") if _is_text(raw.get("name")) else f"#{i}")
+        for i, (raw, task_id) in enumerate(zip(tasks, ids, strict=True))
     }
     specs: dict[str, dict[str, Any]] = {}
     for raw, task_id in zip(tasks, ids, strict=True):
-        spec = build_spec({k: v for k, v in raw.items() if k != "id"}, task_id)
+        label = labels[task_id]
+        spec = build_spec({k: v for k, v in raw.items() if k != "id"}, label)
+        spec["id"] = task_id
         if spec["parent_id"] is not None:
             if spec["parent_id"] not in by_ref:
                 raise TreeStructureError(
                     f"parent {spec['parent_id']!r} is not a task of this array",
-                    task_id=task_id,
+                    task_id=label,
                     field="parent_id",
                 )
             spec["parent_id"] = by_ref[spec["parent_id"]]
@@ -71,30 +79,38 @@ def plan_tree(tasks: Sequence[Any]) -> list[dict[str, Any]]:
             if dep["id"] not in by_ref:
                 raise DependencyError(
                     f"refers to {dep['id']!r}, which is not a task of this array",
-                    task_id=task_id,
+                    task_id=label,
                     field="dependencies",
                 )
             dep["id"] = by_ref[dep["id"]]
             if dep["id"] == task_id:
                 raise DependencyError(
-                    "a task cannot depend on itself", task_id=task_id, field="dependencies"
+                    "a task cannot depend on itself", task_id=label, field="dependencies"
                 )
         specs[task_id] = spec
-    return _order(specs)
+    return _order(specs, labels)
 
 
-def _order(specs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _order(specs: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
     roots = [task_id for task_id, spec in specs.items() if spec["parent_id"] is None]
-    if len(roots) != 1:
-        reason = (
-            "no task is a root (every task has a parent)"
-            if not roots
-            else (
-                f"{len(roots)} tasks have no parent ({', '.join(map(repr, roots))}); "
-                "a tree has exactly one root"
-            )
+    if not roots:
+        first = next(iter(specs))
+        raise TreeStructureError(
+            "no task is a root: every task has a parent (this one's is "
+            f"{labels[specs[first]['parent_id']]!r}); a tree has exactly one root",
+            task_id=labels[first],
+            field="parent_id",
         )
-        raise TreeStructureError(reason, field="parent_id")
+    if len(roots) != 1:
+        raise TreeStructureError(
+            f"{len(roots)} tasks have no parent ({', '.join(repr(labels[r]) for r in roots)}); "
+            "a tree has exactly one root",
+            field="parent_id",
+        )
     children: dict[str, list[str]] = {task_id: [] for task_id in specs}
     for task_id, spec in specs.items():
         if spec["parent_id"] is not None:
@@ -106,7 +122,7 @@ def _order(specs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         stray = next(task_id for task_id in specs if task_id not in set(ordered))
         raise TreeStructureError(
             "is not reachable from the root: its parent chain forms a cycle",
-            task_id=stray,
+            task_id=labels[stray],
             field="parent_id",
         )
     cycle = find_cycle(
@@ -114,6 +130,8 @@ def _order(specs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     )
     if cycle:
         raise DependencyError(
-            f"dependency cycle: {' -> '.join(cycle)}", task_id=cycle[0], field="dependencies"
+            f"dependency cycle: {' -> '.join(labels[t] for t in cycle)}",
+            task_id=labels[cycle[0]],
+            field="dependencies",
         )
     return [specs[task_id] for task_id in ordered]

@@ -30,6 +30,7 @@ from .validation import (
     check_field,
     check_json,
     check_progress,
+    check_time,
     find_cycle,
 )
 
@@ -353,9 +354,13 @@ class TaskTree(Aggregate):
             )
         if progress is not None:
             progress = check_progress(progress, task_id)
-        check_json(result, task_id, "result")
+        result = check_json(result, task_id, "result")
         if error is not None and not isinstance(error, str):
             error = str(error)
+        if error_type is not None and not isinstance(error_type, str):
+            error_type = str(error_type)
+        started_at = check_time(started_at, task_id, "started_at")
+        completed_at = check_time(completed_at, task_id, "completed_at")
         if status == TaskStatus.IN_PROGRESS == state["status"] and attempt is None:
             if progress is not None and progress != state["progress"]:
                 self.trigger_event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import DependencyError, TaskValidationError
@@ -67,15 +68,23 @@ def check_priority(value: Any, task_id: str | None) -> int:
     return value
 
 
+def _log_int(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise ValueError(f"integer {value} does not fit in 64 bits")
+    return value
+
+
 def check_json(value: Any, task_id: str | None, field: str) -> Any:
-    """Reject values that cannot be stored as JSON (the projection's column type)."""
+    """Return ``value`` as it is stored and read back: its JSON form (tuples become lists,
+    keys strings), a copy the caller cannot change afterwards. Values JSON cannot hold,
+    or integers the log cannot (beyond 64 bits), are refused."""
     try:
-        json.dumps(value, allow_nan=False)
+        return json.loads(json.dumps(value, allow_nan=False), parse_int=_log_int)
     except (TypeError, ValueError) as exc:
         raise TaskValidationError(
             f"must be JSON-serialisable: {exc}", task_id=task_id, field=field
         ) from None
-    return value
 
 
 def check_mapping(value: Any, task_id: str | None, field: str) -> dict[str, Any]:
@@ -102,6 +111,17 @@ def check_progress(value: Any, task_id: str | None) -> float:
             f"must be between 0.0 and 1.0, got {value}", task_id=task_id, field="progress"
         )
     return float(value)
+
+
+def check_time(value: Any, task_id: str | None, field: str) -> datetime | None:
+    """A timestamp in UTC; a naive one is taken as UTC, as the database columns store it."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TaskValidationError(
+            f"must be a datetime, got {type(value).__name__}", task_id=task_id, field=field
+        )
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def normalize_dependencies(value: Any, task_id: str | None) -> list[dict[str, Any]]:
@@ -141,8 +161,15 @@ def normalize_dependencies(value: Any, task_id: str | None) -> list[dict[str, An
             raise DependencyError(
                 f"dependency {dep_id!r} is listed twice", task_id=task_id, field="dependencies"
             )
+        dep_type = entry.get("type", "result")
+        if not isinstance(dep_type, str):
+            raise DependencyError(
+                f"'type' of dependency {dep_id!r} must be a string, got {dep_type!r}",
+                task_id=task_id,
+                field="dependencies",
+            )
         seen.add(dep_id)
-        normalized.append({"id": dep_id, "required": required, "type": entry.get("type", "result")})
+        normalized.append({"id": dep_id, "required": required, "type": dep_type})
     return normalized
 
 
