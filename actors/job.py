@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..errors import TaskValidationError
 from ..events.status import TaskStatus
+from ..events.validation import check_json
 from ..logs import get_logger
 from ..runtime.executors.base import ExecutableTask, bind_progress_sink
 from ..runtime.executors.schema import validate_inputs
@@ -157,7 +159,12 @@ class JobRunner:
 
 
 def _outcome_of(task_id: str, result: Any) -> Outcome:
-    """An executor's return value as an outcome; ``{"status": "failed", ...}`` is a failure."""
+    """An executor's return value as an outcome; ``{"status": "failed", ...}`` is a failure,
+    and so is a result the log cannot store (checked here, so it fails only this task)."""
+    try:
+        result = check_json(result, task_id, "result")
+    except TaskValidationError as exc:
+        return Outcome(task_id, TaskStatus.FAILED, error=str(exc), error_type="ResultError")
     if isinstance(result, dict) and result.get("status") == TaskStatus.FAILED:
         return Outcome(
             task_id,

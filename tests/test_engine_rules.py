@@ -48,6 +48,15 @@ class Flaky(BaseTask):
         return {"attempts": Flaky.attempts[inputs["key"]]}
 
 
+class Unstorable(BaseTask):
+    id = "unstorable"
+    name = "unstorable"
+    description = "returns something that is not JSON"
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"when": object()}
+
+
 class Cancellable(BaseTask):
     id = "cancellable"
     name = "cancellable"
@@ -76,12 +85,12 @@ class Typed(BaseTask):
 @pytest.fixture(autouse=True)
 def executors():
     registry = get_registry()
-    for executor in (Echo, Flaky, Cancellable, Typed):
+    for executor in (Echo, Flaky, Cancellable, Typed, Unstorable):
         registry.register_executor(executor)
     CALLS.clear()
     Flaky.attempts.clear()
     yield
-    for executor in (Echo, Flaky, Cancellable, Typed):
+    for executor in (Echo, Flaky, Cancellable, Typed, Unstorable):
         registry.unregister_executor(executor.id)
     registry.clear_hooks()
 
@@ -278,3 +287,11 @@ async def test_cancel_answers_for_unknown_finished_and_idle_tasks(db) -> None:
     await TaskCreator(db).create_task_tree_from_array([task("idle"), task("kid", "idle")])
     idle = await manager.cancel_task("idle")
     assert idle["status"] == "cancelled" and idle["cancelled_task_ids"] == ["idle", "kid"]
+
+
+async def test_a_result_the_log_cannot_store_fails_only_its_task(db) -> None:
+    summary = await run(db, [task("r"), task("odd", "r", executor="unstorable"), task("fine", "r")])
+    odd, fine = await status_of(db, "odd"), await status_of(db, "fine")
+    assert (odd.status, odd.error_type) == ("failed", "ResultError")
+    assert "JSON" in odd.error and fine.status == "completed"
+    assert summary["status"] == "failed"
