@@ -1,21 +1,44 @@
-"""Event-log figures on a durable SQLite file: append rate, rebuild rate, time travel.
+"""Event-log figures on a durable SQLite file: append rate, projection rebuild, time travel.
 
-    python bench/log.py           # 5 runs of each measure
-    python bench/log.py --quick   # small sizes, one run (a smoke test)
+Run from the repository root:
 
-Figures are medians over the runs, min and max in brackets. Targets: batched append
->= 20,000 events/s; projection rebuild >= 100,000 events/s (over >= 100k events);
-tree_at on a 10k-task tree <= 100 ms.
+    python bench/log.py            # full sizes, 5 runs of each measure
+    python bench/log.py --quick    # small sizes, one run: a smoke test
+    python bench/log.py --runs 9   # more runs
+
+What it measures (each on a fresh SQLite file in a temporary directory, with the
+session's own settings, printed in the header):
+
+1. Append rate, batched: events per second when many events share one commit,
+   (a) creating trees from arrays with ``TaskCreator.create_task_tree_from_array``
+       (one event per task plus one per tree, one commit per tree), and
+   (b) one ``TaskLog.run`` unit of work that starts and completes every task of a
+       1,000-task tree (2,000 events in one commit);
+   and, for context, single-event commits (sequential ``update_task_priority`` calls).
+2. Projection rebuild: events per second of ``rebuild_projections`` over a log of
+   >= 100,000 events (trees created, then started, progressed and completed).
+3. ``tree_at`` on a 10,101-task tree (root -> 100 -> 100) whose tasks were all started
+   and completed in batches (about 30k events, with snapshots), at the newest position
+   and in the middle of its stream.
+
+Every figure is the median over the runs with [min .. max]; targets are printed next to
+them and never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
+import sqlite3
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,156 +52,237 @@ from aipartnerupflow import (
     rebuild_projections,
     tree_at,
 )
-from aipartnerupflow.events.store import Work
+
+CAUSE = {"request_id": "bench"}
 
 
-def flat_tree(prefix: str, size: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Sizes:
+    runs: int
+    trees: int  # trees created per append run
+    tree_size: int  # tasks per tree (append, rebuild) and per status batch (tree_at)
+    single_commits: int
+    rebuild_trees: int
+    width: int  # the tree_at tree: root -> width -> width
+
+
+FULL = Sizes(runs=5, trees=10, tree_size=1000, single_commits=300, rebuild_trees=25, width=100)
+QUICK = Sizes(runs=1, trees=2, tree_size=100, single_commits=30, rebuild_trees=2, width=10)
+
+
+@dataclass(frozen=True)
+class Target:
+    bound: float
+    at_least: bool
+
+    def met(self, value: float) -> bool:
+        return value >= self.bound if self.at_least else value <= self.bound
+
+    def __str__(self) -> str:
+        return f"target {'>=' if self.at_least else '<='} {self.bound:,g}"
+
+
+APPEND_TARGET = Target(20_000, at_least=True)
+REBUILD_TARGET = Target(100_000, at_least=True)
+TREE_AT_TARGET = Target(100, at_least=False)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+async def timed(fn: Callable[[], Any]) -> float:
+    """Seconds one call of ``fn`` takes, awaiting what it returns when it is awaitable."""
+    started = time.perf_counter()
+    result = fn()
+    if inspect.isawaitable(result):
+        await result
+    return time.perf_counter() - started
+
+
+async def events_per_second(db: Database, fn: Callable[[], Any]) -> float:
+    """Events ``fn`` appends to the log, per second of its run."""
+    before = log_position(db)
+    seconds = await timed(fn)
+    return (log_position(db) - before) / seconds
+
+
+@contextmanager
+def fresh_database(name: str) -> Iterator[Database]:
+    """A session on a new SQLite file, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="aipartnerupflow-bench-") as tmp:
+        db = create_session(path=Path(tmp) / f"{name}.db")
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+def tree_array(prefix: str, fanouts: Sequence[int]) -> list[dict[str, Any]]:
+    """A tree as ``create_task_tree_from_array`` takes it: a root with ``fanouts[0]``
+    children, each with ``fanouts[1]`` children, and so on."""
     root = {"id": f"{prefix}-root", "name": "root", "inputs": {"n": 0}}
-    return [
-        root,
-        *(
-            {
-                "id": f"{prefix}-{i}",
-                "name": f"task {i}",
-                "parent_id": root["id"],
-                "inputs": {"n": i},
-            }
-            for i in range(size - 1)
-        ),
-    ]
-
-
-def deep_tree(width: int) -> list[dict[str, Any]]:
-    """root -> width -> width (10,101 tasks for width 100)."""
-    tasks = [{"id": "root", "name": "root"}]
-    for i in range(width):
-        tasks.append({"id": f"m{i}", "name": "middle", "parent_id": "root"})
-        tasks.extend(
-            {"id": f"m{i}-{j}", "name": "leaf", "parent_id": f"m{i}"} for j in range(width)
-        )
+    tasks, level = [root], [root["id"]]
+    for fanout in fanouts:
+        children = [
+            {"id": f"{parent}.{i}", "name": f"task {i}", "parent_id": parent, "inputs": {"n": i}}
+            for parent in level
+            for i in range(fanout)
+        ]
+        tasks.extend(children)
+        level = [child["id"] for child in children]
     return tasks
 
 
-def run_statuses(db: Database, tree_id: Any, ids: list[str], *, progress: bool) -> None:
-    """Start, (report progress for) and complete every task in one unit of work."""
+def task_ids(array: list[dict[str, Any]]) -> list[str]:
+    return [task["id"] for task in array]
 
-    def command(work: Work) -> None:
+
+async def plant(db: Database, array: list[dict[str, Any]]) -> Any:
+    """Create the tree; returns its tree id."""
+    root = await TaskCreator(db).create_task_tree_from_array(array)
+    return root.task.tree_id
+
+
+def record_statuses(db: Database, tree_id: Any, ids: Sequence[str], *, progress: bool) -> None:
+    """Start, (report progress for,) and complete every task of ``ids`` in one commit."""
+
+    def command(work: Any) -> None:
         tree = work.tree(tree_id)
         for task_id in ids:
-            tree.set_status(task_id, TaskStatus.IN_PROGRESS, {})
+            tree.set_status(task_id, TaskStatus.IN_PROGRESS, CAUSE)
             if progress:
-                tree.set_status(task_id, TaskStatus.IN_PROGRESS, {}, progress=0.5)
-            tree.set_status(task_id, TaskStatus.COMPLETED, {}, result={"ok": True})
+                tree.set_status(task_id, TaskStatus.IN_PROGRESS, CAUSE, progress=0.5)
+            tree.set_status(task_id, TaskStatus.COMPLETED, CAUSE, result={"ok": True})
 
     db.call(db.log.run, command)
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+def in_batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
-def figure(values: list[float], fmt: str) -> str:
-    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}..{max(values):{fmt}}]"
+def report(label: str, values: Sequence[float], unit: str, target: Target | None = None) -> None:
+    """One line: median [min .. max], and the target with whether the median meets it."""
+    fmt = ",.0f" if unit == "events/s" else ",.1f"
+    median = statistics.median(values)
+    spread = f"[{min(values):{fmt}} .. {max(values):{fmt}}]"
+    line = f"{label:<56} {median:>10{fmt}} {unit:<8} {spread}"
+    if target is not None:
+        line += f"   {target}: {'met' if target.met(median) else 'MISSED'}"
+    print(line, flush=True)
 
 
-async def append_rates(path: Path, trees: int, size: int) -> tuple[float, float, float]:
-    """Events/s creating trees from arrays, recording batched status changes, and for
-    single-event commits."""
-    db = create_session(path=path)
-    creator, repo = TaskCreator(db), TaskRepository(db)
-    before = log_position(db)
-    started = time.perf_counter()
-    roots = [
-        await creator.create_task_tree_from_array(flat_tree(f"t{k}", size)) for k in range(trees)
-    ]
-    create_rate = (log_position(db) - before) / (time.perf_counter() - started)
-    root = roots[0]
-    ids = [task.id for task in root.tasks()]
-    before = log_position(db)
-    seconds = timed(lambda: run_statuses(db, root.task.tree_id, ids, progress=False))
-    status_rate = (log_position(db) - before) / seconds
-    before = log_position(db)
-    started = time.perf_counter()
-    for i in range(300):
-        await repo.update_task_priority(ids[i % len(ids)], i % 5)
-    single_rate = (log_position(db) - before) / (time.perf_counter() - started)
-    db.close()
-    return create_rate, status_rate, single_rate
+def storage_settings(db: Database) -> str:
+    def read() -> str:
+        with db.engine.connect() as connection:
+            journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+            synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        level = ("OFF", "NORMAL", "FULL", "EXTRA")[synchronous]
+        return f"journal_mode={journal}, synchronous={level}"
+
+    return db.call(read)
 
 
-async def rebuild_rate(path: Path, trees: int, size: int) -> tuple[float, int]:
-    db = create_session(path=path)
-    creator = TaskCreator(db)
-    for k in range(trees):
-        root = await creator.create_task_tree_from_array(flat_tree(f"r{k}", size))
-        run_statuses(db, root.task.tree_id, [t.id for t in root.tasks()], progress=True)
-    events = log_position(db)
-    seconds = timed(lambda: rebuild_projections(db))
-    db.close()
-    return events / seconds, events
+# --------------------------------------------------------------------- measures
 
 
-async def tree_at_times(path: Path, width: int, runs: int) -> tuple[list[float], list[float]]:
-    db = create_session(path=path)
-    root = await TaskCreator(db).create_task_tree_from_array(deep_tree(width))
-    ids = [task.id for task in root.tasks()]
-    run_statuses(db, root.task.tree_id, ids, progress=False)
-    end = log_position(db)
-    late = [timed(lambda: tree_at(db, "root", position=end)) for _ in range(runs)]
-    middle = [timed(lambda: tree_at(db, "root", position=end // 2)) for _ in range(runs)]
-    db.close()
-    return late, middle
+async def append_run(sizes: Sizes) -> tuple[float, float, float]:
+    """Events/s: trees from arrays, one batch of status changes, single-event commits."""
+    with fresh_database("append") as db:
+        arrays = [tree_array(f"t{k}", [sizes.tree_size - 1]) for k in range(sizes.trees)]
+        tree_ids: list[Any] = []
+
+        async def create_trees() -> None:
+            for array in arrays:
+                tree_ids.append(await plant(db, array))
+
+        create = await events_per_second(db, create_trees)
+        batch = await events_per_second(
+            db, partial(record_statuses, db, tree_ids[0], task_ids(arrays[0]), progress=False)
+        )
+        repo = TaskRepository(db)
+
+        async def single_commits() -> None:
+            for task_id in task_ids(arrays[-1])[: sizes.single_commits]:
+                await repo.update_task_priority(task_id, 0)
+
+        single = await events_per_second(db, single_commits)
+    return create, batch, single
+
+
+async def append_rates(sizes: Sizes) -> None:
+    runs = [await append_run(sizes) for _ in range(sizes.runs)]
+    creates, batches, singles = zip(*runs, strict=True)
+    report(
+        f"append: {sizes.trees} trees x {sizes.tree_size:,} tasks from arrays",
+        creates,
+        "events/s",
+        APPEND_TARGET,
+    )
+    report(
+        f"append: {2 * sizes.tree_size:,} status changes in one commit",
+        batches,
+        "events/s",
+        APPEND_TARGET,
+    )
+    report(f"  (context) {sizes.single_commits} single-event commits", singles, "events/s")
+
+
+async def rebuild_rate(sizes: Sizes) -> None:
+    with fresh_database("rebuild") as db:
+        for k in range(sizes.rebuild_trees):
+            array = tree_array(f"r{k}", [sizes.tree_size - 1])
+            record_statuses(db, await plant(db, array), task_ids(array), progress=True)
+        events = log_position(db)
+        seconds = [await timed(partial(rebuild_projections, db)) for _ in range(sizes.runs)]
+    report(
+        f"rebuild_projections over {events:,} events",
+        [events / s for s in seconds],
+        "events/s",
+        REBUILD_TARGET,
+    )
+
+
+async def tree_at_times(sizes: Sizes) -> None:
+    with fresh_database("tree_at") as db:
+        array = tree_array("d", [sizes.width, sizes.width])
+        tree_id = await plant(db, array)
+        for batch in in_batches(task_ids(array), sizes.tree_size):
+            record_statuses(db, tree_id, batch, progress=False)
+        end = log_position(db)
+        for where, position in (("newest", end), ("middle", end // 2)):
+            seconds = [
+                await timed(partial(tree_at, db, array[0]["id"], position=position))
+                for _ in range(sizes.runs)
+            ]
+            report(
+                f"tree_at: {len(array):,} tasks, {where} position ({position:,}/{end:,})",
+                [s * 1000 for s in seconds],
+                "ms",
+                TREE_AT_TARGET,
+            )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--runs", type=int, help="runs of each measure (default: 5, quick: 1)")
     args = parser.parse_args()
-    runs = 1 if args.quick else args.runs
-    trees, size = (2, 100) if args.quick else (10, 1000)
-    rebuild_trees = 2 if args.quick else 25
-    width = 10 if args.quick else 100
+    sizes = QUICK if args.quick else FULL
+    if args.runs:
+        sizes = replace(sizes, runs=args.runs)
 
-    creates, statuses, singles, rebuilds = [], [], [], []
-    events = 0
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            create, status, single = await append_rates(Path(tmp) / "a.db", trees, size)
-            creates.append(create)
-            statuses.append(status)
-            singles.append(single)
-        with tempfile.TemporaryDirectory() as tmp:
-            rate, events = await rebuild_rate(Path(tmp) / "r.db", rebuild_trees, size)
-            rebuilds.append(rate)
-    with tempfile.TemporaryDirectory() as tmp:
-        late, middle = await tree_at_times(Path(tmp) / "t.db", width, max(runs, 3))
-
-    print(f"median [min..max] over {runs} run(s), durable SQLite file (WAL, synchronous=FULL)")
+    with fresh_database("settings") as db:
+        settings = storage_settings(db)
     print(
-        f"append, trees from arrays ({trees} x {size} tasks): "
-        f"{figure(creates, ',.0f')} events/s   (target >= 20,000)"
+        f"aipartnerupflow event log on a SQLite file ({settings}); "
+        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
     )
-    print(
-        f"append, status changes ({2 * size:,} per commit): "
-        f"{figure(statuses, ',.0f')} events/s   (target >= 20,000)"
-    )
-    print(f"single-event commits, for context:       {figure(singles, ',.0f')} events/s")
-    print(
-        f"rebuild of {events:,} events:              "
-        f"{figure(rebuilds, ',.0f')} events/s   (target >= 100,000)"
-    )
-    tasks = 1 + width + width * width
-    print(
-        f"tree_at, {tasks:,}-task tree, late position: "
-        f"{figure([t * 1000 for t in late], '.1f')} ms   (target <= 100)"
-    )
-    print(
-        f"tree_at, {tasks:,}-task tree, mid position:  "
-        f"{figure([t * 1000 for t in middle], '.1f')} ms"
-    )
+    print(f"median over {sizes.runs} run(s) [min .. max]\n", flush=True)
+    await append_rates(sizes)
+    await rebuild_rate(sizes)
+    await tree_at_times(sizes)
 
 
 if __name__ == "__main__":
