@@ -75,10 +75,24 @@ def _log_int(text: str) -> int:
     return value
 
 
+def _is_plain(value: Any) -> bool:
+    """A scalar that is its own JSON form (the common case: checked without a round trip)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**64
+    return kind is float and math.isfinite(value)
+
+
 def check_json(value: Any, task_id: str | None, field: str) -> Any:
     """Return ``value`` as it is stored and read back: its JSON form (tuples become lists,
     keys strings), a copy the caller cannot change afterwards. Values JSON cannot hold,
     or integers the log cannot (beyond 64 bits), are refused."""
+    if value is None or _is_plain(value):
+        return value
+    if type(value) is dict and all(type(k) is str and _is_plain(v) for k, v in value.items()):
+        return dict(value)  # already its JSON form: a shallow copy is the private copy
     try:
         return json.loads(json.dumps(value, allow_nan=False), parse_int=_log_int)
     except (TypeError, ValueError) as exc:
