@@ -1,6 +1,16 @@
 """aipartnerupflow: event-sourced, actor-based orchestration of task trees."""
 
-from .errors import (
+from aipartnerupflow.actors.executor import BaseTask, ExecutableTask
+from aipartnerupflow.actors.registry import (
+    ExtensionRegistry,
+    TaskPostHook,
+    TaskPreHook,
+    executor_register,
+    get_registry,
+    register_post_hook,
+    register_pre_hook,
+)
+from aipartnerupflow.errors import (
     ConcurrencyError,
     DependencyError,
     DuplicateTaskError,
@@ -11,29 +21,22 @@ from .errors import (
     TaskValidationError,
     TreeStructureError,
 )
-from .events.cause import caused_by
-from .events.status import TaskStatus
-from .projections.audit import history, log_position, rebuild_projections, tree_at
-from .projections.models import TaskModel
-from .projections.tree_node import TaskTreeNode
-from .runtime.creator import TaskCreator
-from .runtime.executors import BaseTask, ExecutableTask
-from .runtime.registry import (
-    ExtensionRegistry,
-    TaskPostHook,
-    TaskPreHook,
-    executor_register,
-    get_registry,
-    register_post_hook,
-    register_pre_hook,
-)
-from .runtime.repository import TaskRepository
-from .runtime.session import Database, create_session, get_default_session
-from .runtime.streaming import StreamingCallbacks
-from .runtime.task_executor import TaskExecutor
-from .runtime.task_manager import TaskManager
+from aipartnerupflow.events.domain.cause import caused_by
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.projections.audit import history, log_position, rebuild_projections, tree_at
+from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.tree_node import TaskTreeNode
+from aipartnerupflow.runtime.creator import TaskCreator
+from aipartnerupflow.runtime.repository import TaskRepository
+from aipartnerupflow.runtime.session import Database, create_session, get_default_session
+from aipartnerupflow.runtime.streaming import StreamingCallbacks
+from aipartnerupflow.runtime.task_executor import TaskExecutor
+from aipartnerupflow.runtime.task_manager import TaskManager
+from aipartnerupflow.version import __version__
 
-__version__ = "0.10.0"
+# The built-in executors register themselves on import, as 0.9.0's did.
+import aipartnerupflow.runtime.executors  # noqa: F401  isort: skip
+
 
 __all__ = [
     "BaseTask",
@@ -59,6 +62,7 @@ __all__ = [
     "TaskTreeNode",
     "TaskValidationError",
     "TreeStructureError",
+    "__version__",
     "caused_by",
     "create_session",
     "executor_register",

@@ -1,1 +1,1 @@
-"""Who does the work: tree supervisors and task actors."""
+"""Who does the work: the executor contract and registry, tree supervisors, task actors."""

@@ -8,14 +8,21 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import TaskValidationError
-from ..events.status import TaskStatus
-from ..events.validation import check_json
-from ..logs import get_logger
-from ..runtime.executors.base import ExecutableTask, bind_progress_sink
-from ..runtime.executors.schema import validate_inputs
-from ..runtime.registry import ExtensionRegistry
-from .messages import HookFailed, InputsChanged, Job, Outcome, Progress, Retrying
+from aipartnerupflow.actors.executor import ExecutableTask, bind_progress_sink
+from aipartnerupflow.actors.input_schema import validate_inputs
+from aipartnerupflow.actors.messages import (
+    HookFailed,
+    InputsChanged,
+    Job,
+    Outcome,
+    Progress,
+    Retrying,
+)
+from aipartnerupflow.actors.registry import ExtensionRegistry
+from aipartnerupflow.errors import TaskValidationError
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.events.domain.validation import check_json
+from aipartnerupflow.logs import get_logger
 
 log = get_logger("aipartnerupflow.job")
 

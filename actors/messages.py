@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..projections.models import TaskModel
+from aipartnerupflow.projections.models import TaskModel
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,8 @@ from uuid import UUID
 
 import pykka
 
-from ..events.status import TaskStatus
-from ..events.store import Work
-from ..events.tree import TaskTree
-from ..logs import get_logger
-from ..projections.models import TaskModel
-from ..projections.tree_node import derive_progress, derive_status
-from ..runtime.registry import ExtensionRegistry, resolve_executor_id
-from ..runtime.session import Database
-from .job import JobRunner
-from .messages import (
+from aipartnerupflow.actors.job import JobRunner
+from aipartnerupflow.actors.messages import (
     Cancel,
     CancelJobs,
     HookFailed,
@@ -41,7 +33,15 @@ from .messages import (
     RunJobs,
     Start,
 )
-from .task_actor import LoopBridge, TaskActor
+from aipartnerupflow.actors.registry import ExtensionRegistry, resolve_executor_id
+from aipartnerupflow.actors.task_actor import LoopBridge, TaskActor
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.store.database import LogDatabase
+from aipartnerupflow.events.store.log import Work
+from aipartnerupflow.logs import get_logger
+from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.tree_node import derive_progress, derive_status
 
 log = get_logger("aipartnerupflow.supervisor")
 
@@ -112,7 +112,7 @@ class TreeSupervisor(pykka.ThreadingActor):
 
     def __init__(
         self,
-        db: Database,
+        db: LogDatabase,
         tree_id: UUID,
         root_id: str,
         loop: asyncio.AbstractEventLoop,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pykka
 
-from ..events.status import TaskStatus
-from .job import JobRunner
-from .messages import CancelJobs, Job, Outcome, RunJobs
+from aipartnerupflow.actors.job import JobRunner
+from aipartnerupflow.actors.messages import CancelJobs, Job, Outcome, RunJobs
+from aipartnerupflow.events.domain.status import TaskStatus
 
 
 class LoopBridge:

@@ -1,1 +1,2 @@
-"""What happened: event types, the task tree aggregate and the event store."""
+"""What happened: the task-tree aggregate and its events (``domain``), and the event
+store that keeps them (``store``)."""

@@ -9,16 +9,16 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select
 
-from ..errors import TaskNotFoundError, TaskValidationError
-from ..events.gc_pause import gc_paused
-from ..events.recorder import events_table
-from ..events.tree import TaskTree
-from .models import TaskModel
-from .projector import rebuild_projections as _rebuild
-from .tree_node import TaskTreeNode, build_nodes
+from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
+from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.gc_pause import gc_paused
+from aipartnerupflow.events.store.recorder import events_table
+from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.projector import rebuild_projections as _rebuild
+from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
 
 if TYPE_CHECKING:
-    from ..runtime.session import Database
+    from aipartnerupflow.events.store.database import LogDatabase
 
 _c = events_table.c
 
@@ -30,7 +30,7 @@ def _as_uuid(tree_id: UUID | str) -> UUID:
         raise TaskValidationError(f"is not a tree id: {tree_id!r}", field="tree_id") from None
 
 
-def _tree_of_task(db: Database, task_id: str, position: int | None = None) -> UUID:
+def _tree_of_task(db: LogDatabase, task_id: str, position: int | None = None) -> UUID:
     """The tree that held ``task_id`` (the latest one, if the id was ever reused)."""
     query = select(_c.tree_id).where(_c.task_id == task_id)
     if position is not None:
@@ -65,7 +65,9 @@ def _describe(
     }
 
 
-def _history(db: Database, task_id: str | None, tree_id: UUID | str | None) -> list[dict[str, Any]]:
+def _history(
+    db: LogDatabase, task_id: str | None, tree_id: UUID | str | None
+) -> list[dict[str, Any]]:
     if (task_id is None) == (tree_id is None):
         raise TaskValidationError("give exactly one of task_id and tree_id")
     stream = _tree_of_task(db, task_id) if task_id is not None else _as_uuid(tree_id)
@@ -98,7 +100,7 @@ def _copy(state: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def history(
-    db: Database, task_id: str | None = None, tree_id: UUID | str | None = None
+    db: LogDatabase, task_id: str | None = None, tree_id: UUID | str | None = None
 ) -> list[dict[str, Any]]:
     """Every event of a task (or of a whole tree), oldest first.
 
@@ -109,7 +111,9 @@ def history(
     return db.call(_history, db, task_id, tree_id)
 
 
-def _tree_at(db: Database, root_id: str, position: int | None, at: datetime | None) -> TaskTreeNode:
+def _tree_at(
+    db: LogDatabase, root_id: str, position: int | None, at: datetime | None
+) -> TaskTreeNode:
     if position is not None and at is not None:
         raise TaskValidationError("give position or at, not both")
     stream = _tree_of_task(db, root_id, position)
@@ -130,18 +134,18 @@ def _tree_at(db: Database, root_id: str, position: int | None, at: datetime | No
 
 
 def tree_at(
-    db: Database, root_id: str, position: int | None = None, at: datetime | None = None
+    db: LogDatabase, root_id: str, position: int | None = None, at: datetime | None = None
 ) -> TaskTreeNode:
     """The subtree of ``root_id`` exactly as it was after log ``position`` (or at time
     ``at``), rebuilt from the log; no executor runs. Without either: as it is now."""
     return db.call(_tree_at, db, root_id, position, at)
 
 
-def log_position(db: Database) -> int:
+def log_position(db: LogDatabase) -> int:
     """The position of the newest event in the log (0 when it is empty)."""
     return db.call(db.log.recorder.max_notification_id) or 0
 
 
-def rebuild_projections(db: Database) -> int:
+def rebuild_projections(db: LogDatabase) -> int:
     """Drop every projection table and rebuild it from the log; returns the task count."""
     return db.call(_rebuild, db.connections, db.log)

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column
 
-from ..events.codec import clone_json
-from ..events.sqltypes import UTCDateTime
-from ..events.status import TaskStatus
-from ..events.tree import TASK_COLUMNS, TaskState
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState
+from aipartnerupflow.events.store.codec import clone_json
+from aipartnerupflow.events.store.sqltypes import UTCDateTime
 
 _MUTABLE_FIELDS = ("inputs", "params", "schemas", "dependencies", "result")
 

@@ -9,12 +9,12 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Connection
 
-from ..events.bulk import bulk_delete, bulk_insert, bulk_update
-from ..events.gc_pause import gc_paused
-from ..events.recorder import Connections, events_table
-from ..events.store import Batch, TaskLog
-from ..events.tree import TASK_COLUMNS, TaskTree
-from .models import ProjectionBase, TaskModel
+from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskTree
+from aipartnerupflow.events.gc_pause import gc_paused
+from aipartnerupflow.events.store.bulk import bulk_delete, bulk_insert, bulk_update
+from aipartnerupflow.events.store.log import Batch, TaskLog
+from aipartnerupflow.events.store.recorder import Connections, events_table
+from aipartnerupflow.projections.models import ProjectionBase, TaskModel
 
 _tasks = TaskModel.__table__
 

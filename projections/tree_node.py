@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..events.status import TaskStatus
-from .models import TaskModel
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.projections.models import TaskModel
 
 
 class TaskTreeNode:

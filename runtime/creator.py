@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..errors import DuplicateTaskError
-from ..events.cause import current_cause
-from ..events.planning import plan_tree
-from ..events.store import Work
-from ..events.tree import TaskTree
-from ..projections.tree_node import TaskTreeNode
-from .repository import TaskQueries, TaskRef, _task_id
-from .session import Database
+from aipartnerupflow.errors import DuplicateTaskError
+from aipartnerupflow.events.domain.cause import current_cause
+from aipartnerupflow.events.domain.planning import plan_tree
+from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.store.log import Work
+from aipartnerupflow.projections.tree_node import TaskTreeNode
+from aipartnerupflow.runtime.repository import TaskQueries, TaskRef, _task_id
+from aipartnerupflow.runtime.session import Database
 
 
 class TaskCreator:

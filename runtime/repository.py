@@ -10,14 +10,19 @@ from uuid import UUID
 
 from sqlalchemy import Connection, select
 
-from ..errors import DependencyError, DuplicateTaskError, TaskNotFoundError, TaskValidationError
-from ..events.cause import current_cause
-from ..events.store import Work
-from ..events.tree import TaskTree
-from ..events.validation import build_spec, check_task_id
-from ..projections.models import TaskModel
-from ..projections.tree_node import TaskTreeNode, build_nodes
-from .session import Database
+from aipartnerupflow.errors import (
+    DependencyError,
+    DuplicateTaskError,
+    TaskNotFoundError,
+    TaskValidationError,
+)
+from aipartnerupflow.events.domain.cause import current_cause
+from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.domain.validation import build_spec, check_task_id
+from aipartnerupflow.events.store.log import Work
+from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
+from aipartnerupflow.runtime.session import Database
 
 _tasks = TaskModel.__table__
 TaskRef = TaskModel | str

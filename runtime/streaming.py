@@ -7,7 +7,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..logs import get_logger
+from aipartnerupflow.logs import get_logger
 
 log = get_logger("aipartnerupflow.streaming")
 

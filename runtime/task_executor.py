@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .creator import TaskCreator
-from .session import Database, get_default_session
-from .streaming import StreamCallback
-from .task_manager import TaskManager
+from aipartnerupflow.runtime.creator import TaskCreator
+from aipartnerupflow.runtime.session import Database, get_default_session
+from aipartnerupflow.runtime.streaming import StreamCallback
+from aipartnerupflow.runtime.task_manager import TaskManager
 
 
 class TaskExecutor:

@@ -8,19 +8,19 @@ from uuid import UUID
 
 from sqlalchemy import case, func, select
 
-from ..actors import running
-from ..actors.messages import Cancel, Start
-from ..actors.supervisor import TreeSupervisor
-from ..errors import TaskStateError
-from ..events.cause import current_cause
-from ..events.status import TaskStatus
-from ..events.store import Work
-from ..projections.models import TaskModel
-from ..projections.tree_node import TaskTreeNode
-from .registry import ExtensionRegistry, get_registry
-from .repository import TaskRepository, _cause
-from .session import Database
-from .streaming import StreamingCallbacks
+from aipartnerupflow.actors import running
+from aipartnerupflow.actors.messages import Cancel, Start
+from aipartnerupflow.actors.registry import ExtensionRegistry, get_registry
+from aipartnerupflow.actors.supervisor import TreeSupervisor
+from aipartnerupflow.errors import TaskStateError
+from aipartnerupflow.events.domain.cause import current_cause
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.events.store.log import Work
+from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.tree_node import TaskTreeNode
+from aipartnerupflow.runtime.repository import TaskRepository, _cause
+from aipartnerupflow.runtime.session import Database
+from aipartnerupflow.runtime.streaming import StreamingCallbacks
 
 DEFAULT_CANCEL_MESSAGE = "Cancelled by user"
 

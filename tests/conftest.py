@@ -12,10 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from aipartnerupflow import Database, TaskCreator, TaskRepository, create_session
+
+# One Hypothesis profile for the suite. No deadline and no "too slow" check: examples
+# touch a real database, whose speed depends on the machine, not on the code. CI tries
+# more examples than a developer's run.
+settings.register_profile(
+    "dev", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=25
+)
+settings.register_profile("ci", parent=settings.get_profile("dev"), max_examples=60)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 POSTGRES_URL = os.environ.get("AIPARTNERUPFLOW_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from aipartnerupflow import Database
 from aipartnerupflow.runtime import server
-from aipartnerupflow.runtime.cli import app
+from aipartnerupflow.runtime.cli.app import app
 
 runner = CliRunner()
 TREE = [
@@ -173,7 +173,7 @@ def test_real_subprocess_run(url: str, tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "aipartnerupflow.runtime.cli",
+            "aipartnerupflow",
             "run",
             write(tmp_path, TREE),
             "--db",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from aipartnerupflow import Database, TaskRepository, TaskTreeNode, log_position
-from aipartnerupflow.events.recorder import events_table, snapshots_table
+from aipartnerupflow.events.store.recorder import events_table, snapshots_table
 
 
 def count_rows(db: Database, table: Any = events_table) -> int:

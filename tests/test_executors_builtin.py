@@ -11,11 +11,11 @@ import pytest
 from samples import A2A_TREE
 
 from aipartnerupflow import TaskCreator, TaskManager, TaskStatus, get_registry
+from aipartnerupflow.actors.input_schema import validate_inputs
 from aipartnerupflow.runtime.executors.builtin import (
     AggregateResultsExecutor,
     SystemInfoExecutor,
 )
-from aipartnerupflow.runtime.executors.schema import validate_inputs
 
 
 def test_builtins_are_registered_on_import() -> None:

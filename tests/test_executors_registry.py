@@ -17,8 +17,8 @@ from aipartnerupflow import (
     register_post_hook,
     register_pre_hook,
 )
-from aipartnerupflow.runtime.executors.base import bind_progress_sink
-from aipartnerupflow.runtime.registry import resolve_executor_id
+from aipartnerupflow.actors.executor import bind_progress_sink
+from aipartnerupflow.actors.registry import resolve_executor_id
 
 
 class Echo(BaseTask):

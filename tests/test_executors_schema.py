@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aipartnerupflow.runtime.executors.schema import validate_inputs
+from aipartnerupflow.actors.input_schema import validate_inputs
 
 # One strategy per JSON type; the sets of types each value satisfies follow JSON, not Python.
 JSON_VALUES: dict[str, st.SearchStrategy[Any]] = {

@@ -21,7 +21,7 @@ from aipartnerupflow import (
     rebuild_projections,
     tree_at,
 )
-from aipartnerupflow.events.recorder import events_table, snapshots_table
+from aipartnerupflow.events.store.recorder import events_table, snapshots_table
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("v*.json"))
 

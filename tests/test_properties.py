@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from aipartnerupflow import (
@@ -87,7 +87,6 @@ async def run(ops: list[tuple[str, str, Any]], path: Path) -> None:
         db.close()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(operations, min_size=1, max_size=14))
 def test_projection_log_and_time_travel_agree(ops: list[tuple[str, str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from aipartnerupflow import (
@@ -268,7 +268,6 @@ def fresh_run() -> Iterator[Run]:
             loop.close()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(operations, min_size=10, max_size=40))
 def test_log_projection_and_time_travel_agree(ops: list[tuple[Any, ...]]) -> None:
     """Refused commands leave no trace; rebuild and tree_at agree with every step."""
@@ -314,7 +313,6 @@ def task_arrays(draw: st.DrawFn) -> Any:
     return draw(mostly(st.permutations(tasks), junk))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(task_arrays())
 def test_task_arrays_are_all_or_nothing(tasks: Any) -> None:
     """An array is either refused with a ValueError, leaving the log and the tasks as they

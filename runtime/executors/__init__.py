@@ -1,6 +1,5 @@
-"""Executors: the interface and the built-in ones (registered on import)."""
+"""Executors that ship with the library, registered when the package is imported."""
 
-from . import builtin  # noqa: F401  (registers the built-in executors)
-from .base import BaseTask, ExecutableTask
+from aipartnerupflow.runtime.executors import builtin
 
-__all__ = ["BaseTask", "ExecutableTask"]
+__all__ = ["builtin"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import psutil
 
-from ..registry import executor_register
-from .base import BaseTask
+from aipartnerupflow.actors.executor import BaseTask
+from aipartnerupflow.actors.registry import executor_register
 
 
 def _cpu() -> dict[str, Any]:

@@ -32,15 +32,15 @@ from a2a.types import (
 from a2a.types import TaskStatus as A2ATaskStatus
 from a2a.utils.errors import ServerError
 
-from ...errors import TaskValidationError
-from ...events.cause import caused_by
-from ...events.status import TaskStatus
-from ..creator import TaskCreator
-from ..repository import TaskRepository
-from ..session import Database
-from ..task_manager import DEFAULT_CANCEL_MESSAGE, TaskManager
-from .access import Access
-from .webhooks import Callback, CallbackPolicy, deliver
+from aipartnerupflow.errors import TaskValidationError
+from aipartnerupflow.events.domain.cause import caused_by
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.runtime.creator import TaskCreator
+from aipartnerupflow.runtime.repository import TaskRepository
+from aipartnerupflow.runtime.server.access import Access
+from aipartnerupflow.runtime.server.webhooks import Callback, CallbackPolicy, deliver
+from aipartnerupflow.runtime.session import Database
+from aipartnerupflow.runtime.task_manager import DEFAULT_CANCEL_MESSAGE, TaskManager
 
 A2A_STATES = {
     TaskStatus.PENDING: TaskState.submitted,

@@ -7,9 +7,9 @@ from typing import Any
 
 from a2a.auth.user import User
 
-from ...errors import TaskNotFoundError, TaskValidationError
-from ..repository import TaskRepository
-from ..session import Database
+from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
+from aipartnerupflow.runtime.repository import TaskRepository
+from aipartnerupflow.runtime.session import Database
 
 
 class RequestUser(User):

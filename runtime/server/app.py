@@ -20,14 +20,19 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ... import __version__
-from ..session import Database
-from ..task_manager import TaskManager
-from .a2a_agent import PushNotifier, TreeAgentExecutor, TreeTaskStore, agent_card
-from .access import Access, RequestUser
-from .auth import Authenticator, AuthError
-from .task_api import TaskApi
-from .webhooks import CallbackPolicy
+from aipartnerupflow.runtime.server.a2a_agent import (
+    PushNotifier,
+    TreeAgentExecutor,
+    TreeTaskStore,
+    agent_card,
+)
+from aipartnerupflow.runtime.server.access import Access, RequestUser
+from aipartnerupflow.runtime.server.auth import Authenticator, AuthError
+from aipartnerupflow.runtime.server.task_api import TaskApi
+from aipartnerupflow.runtime.server.webhooks import CallbackPolicy
+from aipartnerupflow.runtime.session import Database
+from aipartnerupflow.runtime.task_manager import TaskManager
+from aipartnerupflow.version import __version__
 
 DEFAULT_MAX_BODY = 1024 * 1024
 #: Paths anyone may read, also with authentication on: the agent card.

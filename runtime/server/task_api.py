@@ -13,19 +13,19 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ... import __version__
-from ...actors import running
-from ...errors import TaskNotFoundError, TaskValidationError
-from ...events.cause import caused_by
-from ...events.status import TaskStatus
-from ...logs import get_logger
-from ...projections.audit import history, tree_at
-from ..creator import TaskCreator
-from ..repository import TaskRepository
-from ..session import Database
-from ..task_manager import TaskManager
-from .access import Access
-from .webhooks import Callback, CallbackPolicy, deliver
+from aipartnerupflow.actors import running
+from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
+from aipartnerupflow.events.domain.cause import caused_by
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.logs import get_logger
+from aipartnerupflow.projections.audit import history, tree_at
+from aipartnerupflow.runtime.creator import TaskCreator
+from aipartnerupflow.runtime.repository import TaskRepository
+from aipartnerupflow.runtime.server.access import Access
+from aipartnerupflow.runtime.server.webhooks import Callback, CallbackPolicy, deliver
+from aipartnerupflow.runtime.session import Database
+from aipartnerupflow.runtime.task_manager import TaskManager
+from aipartnerupflow.version import __version__
 
 log = get_logger("aipartnerupflow.task_api")
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ...logs import get_logger
+from aipartnerupflow.logs import get_logger
 
 log = get_logger("aipartnerupflow.webhooks")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import DependencyError, TaskValidationError
+from aipartnerupflow.errors import DependencyError, TaskValidationError
 
 #: Fields a user may set when creating a task (besides ``id``).
 DEFINABLE_FIELDS = (

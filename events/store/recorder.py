@@ -10,9 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -20,11 +17,9 @@ from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     IntegrityError,
-    Mapper,
     Notification,
     StoredEvent,
 )
-from eventsourcing.utils import get_topic
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -43,8 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from .bulk import bulk_insert
-from .sqltypes import UTCDateTime
+from aipartnerupflow.events.store.bulk import bulk_insert
+from aipartnerupflow.events.store.sqltypes import UTCDateTime
 
 event_metadata = MetaData()
 
@@ -77,44 +72,6 @@ snapshots_table = Table(
     Column("topic", String(255), nullable=False),
     Column("state", LargeBinary, nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class LoggedEvent(StoredEvent):
-    """A stored event with the columns the audit queries need."""
-
-    task_id: str | None = None
-    timestamp: datetime | None = None
-
-
-class LoggedEventMapper(Mapper[UUID]):
-    """Adds the task id and timestamp to each stored event."""
-
-    def to_stored_event(self, domain_event: Any) -> LoggedEvent:
-        state = dict(vars(domain_event))
-        originator_id = state.pop("originator_id")
-        originator_version = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
-        if class_version > 1:
-            state["class_version"] = class_version
-        encoded = self.transcoder.encode(state)
-        if self.compressor:
-            encoded = self.compressor.compress(encoded)
-        if self.cipher:
-            encoded = self.cipher.encrypt(encoded)
-        return LoggedEvent(
-            originator_id=originator_id,
-            originator_version=originator_version,
-            topic=_topic_of(type(domain_event)),
-            state=encoded,
-            task_id=getattr(domain_event, "task_id", None),
-            timestamp=domain_event.timestamp,
-        )
-
-
-@cache
-def _topic_of(cls: type) -> str:
-    return get_topic(cls)
 
 
 class Connections:

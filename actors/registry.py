@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from ..projections.models import TaskModel
-    from .executors.base import ExecutableTask
+    from aipartnerupflow.actors.executor import ExecutableTask
+    from aipartnerupflow.projections.models import TaskModel
 
 #: ``hook(task)`` before every task runs; may change ``task.inputs``; may return an awaitable.
 TaskPreHook = Callable[["TaskModel"], Any]

@@ -6,8 +6,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import DependencyError, DuplicateTaskError, TaskValidationError, TreeStructureError
-from .validation import build_spec, check_task_id, find_cycle
+from aipartnerupflow.errors import (
+    DependencyError,
+    DuplicateTaskError,
+    TaskValidationError,
+    TreeStructureError,
+)
+from aipartnerupflow.events.domain.validation import build_spec, check_task_id, find_cycle
 
 
 def _assign_ids(tasks: Sequence[Any]) -> list[str]:

@@ -17,15 +17,15 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from ..errors import (
+from aipartnerupflow.errors import (
     DependencyError,
     ImmutableFieldError,
     TaskNotFoundError,
     TaskStateError,
     TaskValidationError,
 )
-from .status import TaskStatus
-from .validation import (
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.events.domain.validation import (
     IMMUTABLE_FIELDS,
     check_field,
     check_json,

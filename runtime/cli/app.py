@@ -21,13 +21,13 @@ from rich.table import Column, Table
 from rich.tree import Tree
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..events.status import TaskStatus
-from ..projections.audit import history, rebuild_projections, tree_at
-from ..projections.tree_node import TaskTreeNode
-from .creator import TaskCreator
-from .repository import TaskRepository
-from .session import Database, create_session
-from .task_manager import TaskManager
+from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.projections.audit import history, rebuild_projections, tree_at
+from aipartnerupflow.projections.tree_node import TaskTreeNode
+from aipartnerupflow.runtime.creator import TaskCreator
+from aipartnerupflow.runtime.repository import TaskRepository
+from aipartnerupflow.runtime.session import Database, create_session
+from aipartnerupflow.runtime.task_manager import TaskManager
 
 T = TypeVar("T")
 
@@ -229,7 +229,7 @@ def demo(db: DbOption = None) -> None:
 
 
 def _serve(db: str | None, host: str, port: int, auth_secret: str | None) -> None:
-    from .server import run_server
+    from aipartnerupflow.runtime.server import run_server
 
     with _session(db) as database:
         console.print(f"serving on http://{host}:{port} ({escape(repr(database))})")

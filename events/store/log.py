@@ -15,15 +15,18 @@ from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
     ProcessRecorder,
-    Transcoder,
 )
 from eventsourcing.utils import Environment
 from sqlalchemy import Connection
 
-from ..errors import ConcurrencyError
-from .codec import MsgpackTranscoder
-from .recorder import Connections, EventRecorder, LoggedEventMapper, SnapshotRecorder
-from .tree import TaskTree
+from aipartnerupflow.errors import ConcurrencyError
+from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.store.mapper import LogMapper
+from aipartnerupflow.events.store.recorder import (
+    Connections,
+    EventRecorder,
+    SnapshotRecorder,
+)
 
 T = TypeVar("T")
 
@@ -95,13 +98,14 @@ class TaskLog(Application):
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         return _Factory(env, self.connections)
 
-    def construct_transcoder(self) -> Transcoder:
-        return MsgpackTranscoder()
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        # Only this library's settings: eventsourcing would also read the host's
+        # os.environ, where an application's own settings (a cipher, a compressor, a
+        # different recorder) would silently change this log's format.
+        return Environment(name, dict(env or {}))
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(
-            transcoder=self.construct_transcoder(), mapper_class=LoggedEventMapper
-        )
+        return LogMapper()
 
     # ------------------------------------------------------------------ reading
 

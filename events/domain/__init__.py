@@ -1,0 +1,1 @@
+"""The domain: task statuses, causes, validation, planning and the task-tree aggregate."""

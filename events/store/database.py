@@ -1,0 +1,106 @@
+"""The database that holds the event log: its engine, the log, and one worker thread.
+
+Every call runs on the worker thread, so an application's asyncio loop never blocks on
+database I/O and SQLite sees a single writer per process. Read models (the projections)
+plug in from above: their tables are created with the log's, and their listeners run
+inside every save's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+from aipartnerupflow.events.store.log import RecordListener, TaskLog
+from aipartnerupflow.events.store.recorder import Connections, event_metadata
+
+T = TypeVar("T")
+
+
+def _sqlite_engine(url: str, engine_kwargs: dict[str, Any]) -> Engine:
+    in_memory = url in ("sqlite://", "sqlite:///:memory:")
+    if in_memory:
+        # One shared connection, or every thread would see its own empty database.
+        engine_kwargs.setdefault("poolclass", StaticPool)
+    engine_kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+    engine = create_engine(url, **engine_kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # Take the write lock up front: a deferred transaction that reads and then
+        # writes fails outright (not after a wait) when another process wrote meanwhile.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class LogDatabase:
+    """The engine, the event log and the worker thread that runs every database call.
+
+    ``schemas`` are created alongside the log's tables; ``listeners`` run inside the
+    transaction of every save (see ``TaskLog.listeners``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schemas: Sequence[MetaData] = (),
+        listeners: Sequence[RecordListener] = (),
+        **engine_kwargs: Any,
+    ) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine = _sqlite_engine(url, engine_kwargs)
+        else:
+            self.engine = create_engine(url, **engine_kwargs)
+        self.connections = Connections(self.engine)
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="aipartnerupflow-db")
+        self._worker_thread: threading.Thread | None = None
+        self.log: TaskLog = self.call(self._open, (event_metadata, *schemas), listeners)
+
+    def _open(self, schemas: Sequence[MetaData], listeners: Sequence[RecordListener]) -> TaskLog:
+        self._worker_thread = threading.current_thread()
+        with self.engine.begin() as connection:
+            for metadata in schemas:
+                metadata.create_all(connection)
+        log = TaskLog(self.connections)
+        log.listeners.extend(listeners)
+        return log
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the worker thread and wait for it (inline when already there)."""
+        if threading.current_thread() is self._worker_thread:
+            return fn(*args, **kwargs)
+        return self._worker.submit(fn, *args, **kwargs).result()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the worker thread without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Finish queued work and release the connections."""
+        self._worker.shutdown(wait=True)
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.engine.url.render_as_string(hide_password=True)!r})"

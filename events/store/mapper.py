@@ -1,0 +1,82 @@
+"""Domain events to stored rows and back, under stable topic names.
+
+The format is fixed by this library: msgpack, no compression, no encryption, whatever
+eventsourcing settings the host process has in its environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.utils import resolve_topic
+
+from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.store.codec import MsgpackTranscoder
+from aipartnerupflow.events.store.topics import class_of, current_name, topic_of
+
+#: Keys of a stored state that hold a topic of their own, by the class that has them.
+_NESTED_TOPICS = {TaskTree.Created: "originator_topic", TaskTree.Snapshot: "topic"}
+
+
+@dataclass(frozen=True)
+class LoggedEvent(StoredEvent):
+    """A stored event with the columns the audit queries need."""
+
+    task_id: str | None = None
+    timestamp: datetime | None = None
+
+
+class LogMapper(Mapper[UUID]):
+    """Encodes events with msgpack under their stable names; adds task id and time."""
+
+    def __init__(self) -> None:
+        super().__init__(MsgpackTranscoder())
+
+    def to_stored_event(self, domain_event: Any) -> LoggedEvent:
+        cls = type(domain_event)
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        nested = _NESTED_TOPICS.get(cls)
+        if nested is not None:  # eventsourcing filled in the class's module path
+            state[nested] = topic_of(resolve_topic(state[nested]))
+        class_version = getattr(cls, "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        return LoggedEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic_of(cls),
+            state=self.transcoder.encode(state),
+            task_id=getattr(domain_event, "task_id", None),
+            timestamp=domain_event.timestamp,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = class_of(stored_event.topic)
+        try:
+            state: dict[str, Any] = self.transcoder.decode(stored_event.state)
+        except Exception as exc:
+            raise MapperDeserialisationError(
+                f"cannot decode event {stored_event.originator_version} of tree "
+                f"{stored_event.originator_id} ({stored_event.topic}): {exc}"
+            ) from exc
+        nested = _NESTED_TOPICS.get(cls)
+        if nested is not None:
+            state[nested] = current_name(state[nested])
+        originator_id = stored_event.originator_id
+        state["originator_id"] = (
+            originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        )
+        state["originator_version"] = stored_event.originator_version
+        version = state.pop("class_version", 1)
+        while version < getattr(cls, "class_version", 1):
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+            version += 1
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event

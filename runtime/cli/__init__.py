@@ -1,0 +1,5 @@
+"""The ``aipartnerupflow`` command line."""
+
+from aipartnerupflow.runtime.cli.app import main
+
+__all__ = ["main"]

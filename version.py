@@ -1,0 +1,3 @@
+"""The version of aipartnerupflow: the one place it is written."""
+
+__version__ = "0.10.0"
