@@ -55,3 +55,7 @@ class TaskStateError(TaskValidationError):
 
 class ConcurrencyError(TaskFlowError, RuntimeError):
     """Another writer appended to the same tree first; the command was not recorded."""
+
+
+class LeaseLostError(TaskFlowError, RuntimeError):
+    """This process no longer owns the tree: another one took it over; nothing was recorded."""

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.pool import StaticPool
 
+from aipartnerupflow.events.store.leases import lease_metadata
 from aipartnerupflow.events.store.log import RecordListener, TaskLog
 from aipartnerupflow.events.store.recorder import Connections, event_metadata
 
@@ -75,7 +76,9 @@ class LogDatabase:
         self.connections = Connections(self.engine)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="aipartnerupflow-db")
         self._worker_thread: threading.Thread | None = None
-        self.log: TaskLog = self.call(self._open, (event_metadata, *schemas), listeners)
+        self.log: TaskLog = self.call(
+            self._open, (event_metadata, lease_metadata, *schemas), listeners
+        )
 
     def _open(self, schemas: Sequence[MetaData], listeners: Sequence[RecordListener]) -> TaskLog:
         self._worker_thread = threading.current_thread()

@@ -21,6 +21,8 @@ from sqlalchemy import Connection
 
 from aipartnerupflow.errors import ConcurrencyError
 from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.store.leases import Lease
+from aipartnerupflow.events.store.leases import check as check_lease
 from aipartnerupflow.events.store.mapper import LogMapper
 from aipartnerupflow.events.store.recorder import (
     Connections,
@@ -136,16 +138,19 @@ class TaskLog(Application):
 
     # ------------------------------------------------------------------ writing
 
-    def run(self, command: Callable[[Work], T]) -> T:
+    def run(self, command: Callable[[Work], T], *, lease: Lease | None = None) -> T:
         """Run ``command`` and save what it changed, atomically with the projections.
 
         A command that raises records nothing. When another writer got to a tree first,
-        the command runs again on the fresh state.
+        the command runs again on the fresh state. With ``lease``, the save happens only
+        while that lease is still the tree's current one (``LeaseLostError`` otherwise).
         """
         for attempt in range(1, self.commit_attempts + 1):
             work = Work(self)
             try:
                 with self.connections.begin() as connection:
+                    if lease is not None:
+                        check_lease(connection, lease)
                     result = command(work)
                     self._save(connection, work.trees)
                 return result

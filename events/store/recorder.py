@@ -180,9 +180,10 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
             insert = bulk_insert(self.table, _EVENT_COLUMNS, connection.dialect)
             try:
                 insert.execute(connection, rows)
-            except sa_exc.IntegrityError as exc:
+            except (sa_exc.IntegrityError, connection.dialect.dbapi.IntegrityError) as exc:
                 # A version (or position) taken by another writer: optimistic concurrency.
-                raise IntegrityError(str(exc.orig)) from exc
+                # The raw cursor raises the driver's own error, not SQLAlchemy's wrapper.
+                raise IntegrityError(str(getattr(exc, "orig", exc))) from exc
         return positions
 
     def _lock(self, connection: Connection) -> None:
