@@ -110,8 +110,12 @@ def test_concurrent_claimers_never_get_the_same_tree(db: Database) -> None:
     with db.engine.begin() as connection:
         for tree in trees:
             leases.enqueue(connection, tree, "root")
-    with db.engine.connect() as first, db.engine.connect() as second:
-        with first.begin(), second.begin():
-            one = leases.claimable(first, limit=1)
-            other = leases.claimable(second, limit=1)
+    with (
+        db.engine.connect() as first,
+        db.engine.connect() as second,
+        first.begin(),
+        second.begin(),
+    ):
+        one = leases.claimable(first, limit=1)
+        other = leases.claimable(second, limit=1)
     assert {one[0][0], other[0][0]} == set(trees)
