@@ -273,6 +273,17 @@ def open_requests(
     return [(row.id, row.tree_id, row.kind, json.loads(row.body)) for row in rows]
 
 
+#: What ``answer`` holds while the owner works on a request: JSON null, not SQL NULL.
+_TAKEN = "null"
+
+
+def take_request(connection: Connection, request_id: int) -> None:
+    """Mark a request as being handled, so it is delivered once."""
+    connection.execute(
+        update(requests_table).where(requests_table.c.id == request_id).values(answer=_TAKEN)
+    )
+
+
 def answer_request(connection: Connection, request_id: int, answer: dict[str, Any]) -> None:
     connection.execute(
         update(requests_table)
@@ -285,7 +296,7 @@ def take_answer(connection: Connection, request_id: int) -> dict[str, Any] | Non
     """The owner's answer to a request (the request is then removed), or None yet."""
     c = requests_table.c
     row = connection.execute(select(c.answer).where(c.id == request_id)).first()
-    if row is None or row.answer is None:
+    if row is None or row.answer is None or row.answer == _TAKEN:
         return None
     connection.execute(delete(requests_table).where(c.id == request_id))
     answer: dict[str, Any] = json.loads(row.answer)

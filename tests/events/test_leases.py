@@ -98,6 +98,9 @@ def test_requests_reach_the_owner_and_answers_come_back(db: Database) -> None:
         assert leases.take_answer(connection, request) is None
         [(found, tree_id, kind, body)] = leases.open_requests(connection, [tree])
         assert (found, tree_id, kind, body) == (request, tree, "cancel", {"task_id": "t"})
+        leases.take_request(connection, request)
+        assert leases.open_requests(connection, [tree]) == []
+        assert leases.take_answer(connection, request) is None
         leases.answer_request(connection, request, {"status": "cancelled"})
         assert leases.open_requests(connection, [tree]) == []
         assert leases.take_answer(connection, request) == {"status": "cancelled"}
