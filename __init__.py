@@ -12,6 +12,7 @@ from aipartnerupflow.actors.registry import (
 )
 from aipartnerupflow.errors import (
     ConcurrencyError,
+    DatabaseConfigError,
     DependencyError,
     DuplicateTaskError,
     ImmutableFieldError,
@@ -43,6 +44,7 @@ __all__ = [
     "BaseTask",
     "ConcurrencyError",
     "Database",
+    "DatabaseConfigError",
     "DependencyError",
     "DuplicateTaskError",
     "ExecutableTask",

@@ -59,3 +59,7 @@ class ConcurrencyError(TaskFlowError, RuntimeError):
 
 class LeaseLostError(TaskFlowError, RuntimeError):
     """This process no longer owns the tree: another one took it over; nothing was recorded."""
+
+
+class DatabaseConfigError(TaskFlowError, ValueError):
+    """The database URL cannot be used: unknown dialect or a driver that is not installed."""

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from aipartnerupflow import Database, TaskCreator, TaskRepository, create_session
+from aipartnerupflow.events.store.urls import resolve_url
 
 # One Hypothesis profile for the suite. No deadline and no "too slow" check: examples
 # touch a real database, whose speed depends on the machine, not on the code. CI tries
@@ -35,11 +35,11 @@ BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 def fresh_postgres_url() -> Iterator[str]:
     assert POSTGRES_URL is not None
     name = f"flow_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(resolve_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield resolve_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -16,17 +16,19 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
 from aipartnerupflow.events.store.leases import lease_metadata
 from aipartnerupflow.events.store.log import RecordListener, TaskLog
 from aipartnerupflow.events.store.recorder import Connections, event_metadata
+from aipartnerupflow.events.store.urls import missing_driver, resolve_url
 
 T = TypeVar("T")
 
 
-def _sqlite_engine(url: str, engine_kwargs: dict[str, Any]) -> Engine:
-    in_memory = url in ("sqlite://", "sqlite:///:memory:")
+def _sqlite_engine(url: URL, engine_kwargs: dict[str, Any]) -> Engine:
+    in_memory = url.database in (None, "", ":memory:")
     if in_memory:
         # One shared connection, or every thread would see its own empty database.
         engine_kwargs.setdefault("poolclass", StaticPool)
@@ -69,10 +71,14 @@ class LogDatabase:
         **engine_kwargs: Any,
     ) -> None:
         self.url = url
-        if url.startswith("sqlite"):
-            self.engine = _sqlite_engine(url, engine_kwargs)
-        else:
-            self.engine = create_engine(url, **engine_kwargs)
+        resolved = resolve_url(url)
+        try:
+            if resolved.get_backend_name() == "sqlite":
+                self.engine = _sqlite_engine(resolved, engine_kwargs)
+            else:
+                self.engine = create_engine(resolved, **engine_kwargs)
+        except ImportError as error:
+            raise missing_driver(resolved, error) from error
         self.connections = Connections(self.engine)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="aipartnerupflow-db")
         self._worker_thread: threading.Thread | None = None
