@@ -7,10 +7,11 @@ embedding application decides levels and handlers; a disabled level costs one ch
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import structlog
 
-_processors = [
+_processors: list[Any] = [
     structlog.stdlib.filter_by_level,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

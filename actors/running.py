@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from typing import Any
 from uuid import UUID
 
 import pykka
@@ -12,7 +13,7 @@ _running: dict[UUID, pykka.ActorRef[pykka.Actor]] = {}
 _lock = threading.Lock()
 
 
-def claim(tree_id: UUID, supervisor: pykka.ActorRef[pykka.Actor]) -> bool:
+def claim(tree_id: UUID, supervisor: pykka.ActorRef[Any]) -> bool:
     """Register the tree's supervisor; False when the tree already has one."""
     with _lock:
         if tree_id in _running:

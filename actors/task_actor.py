@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pykka
@@ -40,7 +41,7 @@ class LoopBridge:
             task_id = job.task.id
             handle = self.loop.create_task(self.runner.run(job), name=f"task:{task_id}")
             self.handles[task_id] = handle
-            handle.add_done_callback(lambda done, task_id=task_id: self._finished(task_id, done))
+            handle.add_done_callback(partial(self._finished, task_id))
 
     def _finished(self, task_id: str, handle: asyncio.Task[Outcome]) -> None:
         self.handles.pop(task_id, None)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select
 
 from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
-from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.domain.tree import TaskTree, apply_event
 from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.models import TaskModel
@@ -70,7 +70,7 @@ def _history(
 ) -> list[dict[str, Any]]:
     if (task_id is None) == (tree_id is None):
         raise TaskValidationError("give exactly one of task_id and tree_id")
-    stream = _tree_of_task(db, task_id) if task_id is not None else _as_uuid(tree_id)
+    stream = _tree_of_task(db, task_id) if task_id is not None else _as_uuid(cast(str, tree_id))
     query = (
         select(_c.position, _c.version, _c.topic, _c.state)
         .where(_c.tree_id == stream)
@@ -84,12 +84,14 @@ def _history(
     for position, version, topic, state in rows:
         event = to_domain_event(StoredEvent(stream, version, topic, state))
         if not isinstance(event, TaskTree.TaskEvent):
-            tree = event.mutate(tree)
+            tree = apply_event(event, tree)
             if task_id is None:
                 entries.append(_describe(event, position, None, None))
             continue
+        # A task event never comes first: the tree's creation precedes it.
+        assert tree is not None
         before = _copy(tree.tasks.get(event.task_id))
-        tree = event.mutate(tree)
+        tree = apply_event(event, tree)
         if task_id is None or event.task_id == task_id:
             entries.append(_describe(event, position, before, _copy(tree.tasks.get(event.task_id))))
     return entries

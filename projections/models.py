@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column
+from sqlalchemy.orm.attributes import manager_of_class
 
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState
@@ -61,7 +62,7 @@ class TaskModel(ProjectionBase):
         """A detached model holding ``state``; cheap enough for trees of 10k tasks."""
         # Filling __dict__ skips per-attribute instrumentation; the object is never
         # attached to an ORM session, it is a value handed to the caller.
-        model = cls._sa_class_manager.new_instance()
+        model = manager_of_class(cls).new_instance()
         model.__dict__.update(state)
         model.__dict__["tree_id"] = tree_id
         return model

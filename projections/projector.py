@@ -9,7 +9,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Connection
 
-from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskTree
+from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskTree, apply_event
 from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.bulk import bulk_delete, bulk_insert, bulk_update
 from aipartnerupflow.events.store.log import Batch, TaskLog
@@ -52,11 +52,11 @@ def project(connection: Connection, batch: Batch) -> None:
                 deletes.append((task_id,))
             else:
                 inserts.append(_row(state, tree.id))
-        for task_id, changed in columns.items():
+        for task_id, names in columns.items():
             state = tree.tasks.get(task_id)
             if task_id in whole or state is None:
                 continue
-            key = tuple(sorted(changed))
+            key = tuple(sorted(names))
             updates.setdefault(key, []).append((*(state[c] for c in key), task_id))
     dialect = connection.dialect
     if deletes:
@@ -86,7 +86,7 @@ def fold_log(log: TaskLog, connection: Connection) -> Iterable[TaskTree]:
                 if tree_id is None:
                     tree_id = tree_ids[raw_id] = UUID(str(raw_id))
                 event = to_domain_event(StoredEvent(tree_id, version, topic, bytes(state)))
-                trees[tree_id] = event.mutate(trees.get(tree_id))
+                trees[tree_id] = apply_event(event, trees.get(tree_id))
     finally:
         cursor.close()
     return trees.values()

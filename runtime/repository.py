@@ -128,7 +128,9 @@ class TaskRepository:
         )
         cause = current_cause(default_user_id=user_id)
         await self.db.run(self.db.log.run, lambda work: self._create(work, spec, cause))
-        return await self.db.run(self.queries.get, task_id)
+        created = await self.db.run(self.queries.get, task_id)
+        assert created is not None
+        return created
 
     def _create(self, work: Work, spec: dict[str, Any], cause: dict[str, Any]) -> None:
         task_id = spec["id"]

@@ -25,6 +25,11 @@ from aipartnerupflow.runtime.streaming import StreamingCallbacks
 DEFAULT_CANCEL_MESSAGE = "Cancelled by user"
 
 
+def _settle(answer: asyncio.Future[dict[str, Any]], result: dict[str, Any]) -> None:
+    if not answer.done():
+        answer.set_result(result)
+
+
 class TaskManager:
     """Runs task trees: one supervisor actor per running tree, executors on this loop."""
 
@@ -152,7 +157,7 @@ class TaskManager:
         answer: asyncio.Future[dict[str, Any]] = loop.create_future()
 
         def reply(result: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(result))
+            loop.call_soon_threadsafe(_settle, answer, result)
 
         supervisor.tell(Cancel(task_id, message, cause, reply))
         return await answer

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import Aggregate
 
@@ -119,7 +119,8 @@ class TaskTree(Aggregate):
         self.tasks: dict[str, TaskState] = {}
         self.children: dict[str, list[str]] = {}
 
-    class Snapshot(Aggregate.Snapshot):
+    # eventsourcing declares Snapshot through a metaclass mypy cannot follow.
+    class Snapshot(Aggregate.Snapshot):  # type: ignore[misc,valid-type]
         """The tree's state with its tasks as rows in ``TASK_COLUMNS`` order: a third of
         the size of keyed dicts, and twice as fast to load. ``children`` is derived."""
 
@@ -514,3 +515,9 @@ _STATUS_EVENT_KINDS = {
     TaskStatus.FAILED: "failed",
     TaskStatus.CANCELLED: "cancelled",
 }
+
+
+def apply_event(event: object, tree: TaskTree | None) -> TaskTree:
+    """Fold one event read from the log (a snapshot, a creation or a change) into ``tree``."""
+    # The store hands events back typed by eventsourcing's protocol, which has no mutate().
+    return cast(Any, event).mutate(tree)

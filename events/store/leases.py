@@ -43,6 +43,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from aipartnerupflow.errors import LeaseLostError
@@ -144,11 +145,8 @@ def acquire(
 
 
 def _insert_ignoring_conflict(connection: Connection) -> Any:
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(leases_table).on_conflict_do_nothing(index_elements=["tree_id"])
+    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(leases_table).on_conflict_do_nothing(index_elements=["tree_id"])
 
 
 def check(connection: Connection, lease: Lease) -> None:

@@ -20,7 +20,7 @@ from eventsourcing.utils import Environment
 from sqlalchemy import Connection
 
 from aipartnerupflow.errors import ConcurrencyError
-from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.domain.tree import TaskTree, apply_event
 from aipartnerupflow.events.store.leases import Lease
 from aipartnerupflow.events.store.leases import check as check_lease
 from aipartnerupflow.events.store.mapper import LogMapper
@@ -33,7 +33,7 @@ from aipartnerupflow.events.store.recorder import (
 T = TypeVar("T")
 
 #: Events of one save, grouped by the tree they belong to.
-Batch = list[tuple[TaskTree, list[TaskTree.TaskEvent]]]
+Batch = list[tuple[TaskTree, Sequence[Any]]]
 #: Called inside the save's transaction, after the events are inserted.
 RecordListener = Callable[[Connection, Batch], None]
 
@@ -123,10 +123,10 @@ class TaskLog(Application):
         """
         assert self.snapshots is not None
         snapshots = list(self.snapshots.get(tree_id, desc=True, limit=1, lte=version))
-        tree: TaskTree | None = snapshots[0].mutate(None) if snapshots else None
+        tree: TaskTree | None = apply_event(snapshots[0], None) if snapshots else None
         after = None if tree is None else tree.version
         for event in self.events.get(tree_id, gt=after, lte=version):
-            tree = event.mutate(tree)
+            tree = apply_event(event, tree)
         return tree
 
     def forget(self, tree_id: UUID) -> None:

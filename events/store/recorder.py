@@ -74,6 +74,12 @@ snapshots_table = Table(
 )
 
 
+def _driver_integrity_error(connection: Connection) -> type[Exception]:
+    # The raw cursor raises the driver's own error, not SQLAlchemy's wrapper.
+    dbapi = connection.dialect.dbapi
+    return dbapi.IntegrityError if dbapi is not None else sa_exc.IntegrityError
+
+
 class Connections:
     """The connection of the unit of work running on this thread, or a short-lived one."""
 
@@ -180,9 +186,8 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
             insert = bulk_insert(self.table, _EVENT_COLUMNS, connection.dialect)
             try:
                 insert.execute(connection, rows)
-            except (sa_exc.IntegrityError, connection.dialect.dbapi.IntegrityError) as exc:
+            except (sa_exc.IntegrityError, _driver_integrity_error(connection)) as exc:
                 # A version (or position) taken by another writer: optimistic concurrency.
-                # The raw cursor raises the driver's own error, not SQLAlchemy's wrapper.
                 raise IntegrityError(str(getattr(exc, "orig", exc))) from exc
         return positions
 

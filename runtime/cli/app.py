@@ -57,8 +57,18 @@ DbOption = Annotated[
         help="SQLAlchemy URL (default: an SQLite file in the user's data directory).",
     ),
 ]
-# The statuses as a choice for --status (typer validates enum options).
-Status = StrEnum("Status", [(status.upper(), status) for status in TaskStatus.ALL])
+
+
+class Status(StrEnum):
+    """The statuses as a choice for --status (typer validates enum options)."""
+
+    PENDING = TaskStatus.PENDING
+    IN_PROGRESS = TaskStatus.IN_PROGRESS
+    COMPLETED = TaskStatus.COMPLETED
+    FAILED = TaskStatus.FAILED
+    CANCELLED = TaskStatus.CANCELLED
+
+
 STATUS_STYLES = {
     TaskStatus.PENDING: "dim",
     TaskStatus.IN_PROGRESS: "yellow",

@@ -105,6 +105,11 @@ _FINISH = {
 }
 
 
+def _put_all(queue: asyncio.Queue[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    for item in items:
+        queue.put_nowait(item)
+
+
 @dataclass
 class _Run:
     root_id: str
@@ -219,7 +224,7 @@ class TreeAgentExecutor(AgentExecutor):
             with caused_by(user_id=user, request_id=context.task_id):
                 running = asyncio.create_task(
                     TaskManager(self.db).run_tree(
-                        root_id, observer=lambda batch: [events.put_nowait(e) for e in batch]
+                        root_id, observer=lambda batch: _put_all(events, batch)
                     )
                 )
             while (event := await events.get())["type"] != "final":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -267,7 +267,7 @@ class TaskApi:
         node = await self.db.run(tree_at, self.db, task.id, call.get("position", int, None), moment)
         return node.to_dict()
 
-    async def _running_roots(self, call: _Call) -> list[Any]:
+    async def _running_roots(self, call: _Call) -> Sequence[Any]:
         roots = []
         for tree_id in running.running_tree_ids():
             root_id = await self.db.run(
