@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import CallbackSink, serving
+from support.server import CallbackSink, serving
 
 from aipartnerupflow import BaseTask, TaskRepository, get_registry
 from aipartnerupflow.runtime.server import create_app, issue_token

@@ -23,7 +23,7 @@ from aipartnerupflow import (
 )
 from aipartnerupflow.events.store.recorder import events_table, snapshots_table
 
-GOLDEN = sorted((Path(__file__).parent / "golden").glob("v*.json"))
+GOLDEN = sorted((Path(__file__).parents[1] / "golden").glob("v*.json"))
 
 
 def _plain(value: Any) -> Any:

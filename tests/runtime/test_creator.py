@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from samples import A2A_TREE
+from support.samples import A2A_TREE
 
 from aipartnerupflow import (
     DependencyError,

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import text
-from test_data_support import all_rows, count_snapshots, node_rows
+from support.data import all_rows, count_snapshots, node_rows
 
 from aipartnerupflow import (
     Database,

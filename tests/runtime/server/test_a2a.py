@@ -22,8 +22,8 @@ from a2a.types import (
     TaskState,
 )
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
-from samples import A2A_TREE as TREE
-from server_support import CallbackSink, serving
+from support.samples import A2A_TREE as TREE
+from support.server import CallbackSink, serving
 
 from aipartnerupflow import BaseTask, TaskRepository, get_registry
 from aipartnerupflow.runtime.server import create_app

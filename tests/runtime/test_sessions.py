@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from samples import A2A_TREE
+from support.samples import A2A_TREE
 
 from aipartnerupflow import (
     Database,

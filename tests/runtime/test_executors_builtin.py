@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 import pytest
-from samples import A2A_TREE
+from support.samples import A2A_TREE
 
 from aipartnerupflow import TaskCreator, TaskManager, TaskStatus, get_registry
 from aipartnerupflow.actors.input_schema import validate_inputs

@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 import pytest
-from samples import A2A_TREE
-from test_data_support import all_rows, node_rows, refused
+from support.data import all_rows, node_rows, refused
+from support.samples import A2A_TREE
 
 from aipartnerupflow import (
     DependencyError,

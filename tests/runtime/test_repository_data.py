@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from test_data_support import all_rows, refused, unchanged
+from support.data import all_rows, refused, unchanged
 
 from aipartnerupflow import (
     DependencyError,
