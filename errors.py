@@ -61,5 +61,9 @@ class LeaseLostError(TaskFlowError, RuntimeError):
     """This process no longer owns the tree: another one took it over; nothing was recorded."""
 
 
+class RunInterruptedError(TaskFlowError, RuntimeError):
+    """The run stopped before its tree finished (shutdown); any process may resume it."""
+
+
 class DatabaseConfigError(TaskFlowError, ValueError):
     """The database URL cannot be used: unknown dialect or a driver that is not installed."""

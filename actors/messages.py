@@ -40,6 +40,14 @@ class Start:
 
 
 @dataclass(frozen=True)
+class Abandon:
+    """Stop the tree's work and record nothing more: another process took it over
+    (``LeaseLostError``) or this one is shutting down (``RunInterruptedError``)."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True)
 class Outcomes:
     """Runs that ended, batched per loop iteration."""
 

@@ -13,10 +13,12 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+
+from sqlalchemy import Connection
 
 from aipartnerupflow.events.store import leases
 from aipartnerupflow.events.store.database import LogDatabase
@@ -69,6 +71,44 @@ class Ownership:
         return self.db.call(
             self._in_transaction, leases.acquire, tree_id, root_task_id, self.owner, self.ttl
         )
+
+    def claim(self, limit: int, skip: Collection[UUID] = ()) -> list[Lease]:
+        """Take up to ``limit`` trees that wait for an owner (queued, or orphaned by an
+        owner whose lease expired), leaving out ``skip``; one transaction, so two claimers
+        never take the same tree."""
+        return self.db.call(self._in_transaction, self._claim, limit, set(skip))
+
+    def _claim(self, connection: Connection, limit: int, skip: set[UUID]) -> list[Lease]:
+        taken: list[Lease] = []
+        for tree_id, root_task_id in leases.claimable(connection, limit + len(skip)):
+            if len(taken) == limit:
+                break
+            if tree_id in skip:
+                continue
+            lease = leases.acquire(connection, tree_id, root_task_id, self.owner, self.ttl)
+            if lease is not None:
+                taken.append(lease)
+        return taken
+
+    def holder(self, tree_id: UUID) -> str | None:
+        """The live owner of the tree (maybe this process), or None."""
+        return self.db.call(self._in_transaction, leases.holder, tree_id)
+
+    def state_of(self, tree_id: UUID) -> str | None:
+        """queued, running or idle; None for a tree that never had a lease."""
+        return self.db.call(self._in_transaction, leases.state_of, tree_id)
+
+    def enqueue(self, tree_id: UUID, root_task_id: str) -> None:
+        """Leave the tree for any process to claim and run."""
+        self.db.call(self._in_transaction, leases.enqueue, tree_id, root_task_id)
+
+    def ask(self, tree_id: UUID, kind: str, body: dict[str, Any]) -> int:
+        """Leave a request for the tree's owner; see ``answer``."""
+        return self.db.call(self._in_transaction, leases.post_request, tree_id, kind, body)
+
+    def answer(self, request_id: int) -> dict[str, Any] | None:
+        """The owner's answer to request ``request_id``, or None while it has none."""
+        return self.db.call(self._in_transaction, leases.take_answer, request_id)
 
     def release(self, lease: Lease, state: str = leases.IDLE) -> None:
         """Stop watching the tree and give its lease up (``queued`` to have it resumed)."""

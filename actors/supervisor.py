@@ -21,6 +21,7 @@ import pykka
 
 from aipartnerupflow.actors.job import JobRunner
 from aipartnerupflow.actors.messages import (
+    Abandon,
     Cancel,
     CancelJobs,
     HookFailed,
@@ -35,9 +36,11 @@ from aipartnerupflow.actors.messages import (
 )
 from aipartnerupflow.actors.registry import ExtensionRegistry, resolve_executor_id
 from aipartnerupflow.actors.task_actor import LoopBridge, TaskActor
+from aipartnerupflow.errors import LeaseLostError
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.tree import TaskTree
 from aipartnerupflow.events.store.database import LogDatabase
+from aipartnerupflow.events.store.leases import Lease
 from aipartnerupflow.events.store.log import Work
 from aipartnerupflow.logs import get_logger
 from aipartnerupflow.projections.models import TaskModel
@@ -125,8 +128,10 @@ class TreeSupervisor(pykka.ThreadingActor):
         cause: dict[str, Any],
         observer: Observer | None,
         on_done: Callable[[dict[str, Any] | BaseException], None],
+        lease: Lease | None = None,
     ) -> None:
         super().__init__()
+        self.lease = lease
         self.db = db
         self.tree_id = tree_id
         self.root_id = root_id
@@ -160,6 +165,11 @@ class TreeSupervisor(pykka.ThreadingActor):
     # ------------------------------------------------------------- lifecycle
 
     def on_receive(self, message: Any) -> Any:
+        if self.finished:
+            return None  # late reports of an abandoned tree: nothing more is recorded
+        if isinstance(message, Abandon):
+            self._abandon(message.error)
+            return None
         if isinstance(message, Start):
             self._start()
         elif isinstance(message, Outcomes):
@@ -208,6 +218,18 @@ class TreeSupervisor(pykka.ThreadingActor):
         # A closed loop means the application is gone and nobody is listening any more.
         with suppress(RuntimeError):
             self.loop.call_soon_threadsafe(fn, *args)
+
+    def _abandon(self, error: BaseException) -> None:
+        """Stop every running executor and end without recording anything more."""
+        log.warning("tree_abandoned", tree_id=str(self.tree_id), reason=str(error))
+        self.pending = []
+        replies, self.replies = self.replies, []
+        for reply, _answer in replies:
+            reply({"status": "failed", "message": str(error), "error": "lease_lost"})
+        self._to_loop(self.bridge.abandon)
+        self._stop_task_actors()
+        self._notify_done(error)
+        self.actor_ref.stop(block=False)
 
     def _stop_task_actors(self) -> None:
         for ref in self.task_actors:
@@ -468,7 +490,13 @@ class TreeSupervisor(pykka.ThreadingActor):
         if not self.pending:
             return
         changes, self.pending = self.pending, []
-        applied = self.db.call(self.db.log.run, lambda work: self._apply(work, changes))
+        try:
+            applied = self.db.call(
+                self.db.log.run, lambda work: self._apply(work, changes), lease=self.lease
+            )
+        except LeaseLostError as exc:
+            self._abandon(exc)
+            return
         if self.observer is not None:
             events = [
                 self._stream_event(change)

@@ -21,6 +21,10 @@ from aipartnerupflow.actors.messages import CancelJobs, Job, Outcome, RunJobs
 from aipartnerupflow.events.domain.status import TaskStatus
 
 
+def _ignore(_outcomes: list[Outcome]) -> None:
+    pass
+
+
 class LoopBridge:
     """Loop-side state of one tree's running jobs; its methods run on the loop thread."""
 
@@ -58,6 +62,12 @@ class LoopBridge:
     def _flush(self) -> None:
         outcomes, self._outbox = self._outbox, []
         self.report(outcomes)
+
+    def abandon(self) -> None:
+        """Stop every running coroutine; their outcomes are no longer wanted."""
+        self.report = _ignore
+        for handle in list(self.handles.values()):
+            handle.cancel()
 
     async def cancel(self, task_ids: list[str]) -> dict[str, Any]:
         """Ask each executor for its partial result, then stop its coroutine."""

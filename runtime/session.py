@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from aipartnerupflow.actors.ownership import DEFAULT_TTL, Ownership
 from aipartnerupflow.events.store.database import LogDatabase
 from aipartnerupflow.projections.models import ProjectionBase
 from aipartnerupflow.projections.projector import project
@@ -17,10 +18,21 @@ DATABASE_URL_ENV = "AIPARTNERUPFLOW_DATABASE_URL"
 class Database(LogDatabase):
     """A database session: the event log with the projections kept in step with it."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, lease_ttl: float = DEFAULT_TTL, **engine_kwargs: Any) -> None:
         super().__init__(
             url, schemas=(ProjectionBase.metadata,), listeners=(project,), **engine_kwargs
         )
+        self.lease_ttl = lease_ttl
+        self._ownership: Ownership | None = None
+        self._ownership_lock = threading.Lock()
+
+    @property
+    def ownership(self) -> Ownership:
+        """This process's leases on the trees of this database (one owner id per session)."""
+        with self._ownership_lock:
+            if self._ownership is None:
+                self._ownership = Ownership(self, ttl=self.lease_ttl)
+            return self._ownership
 
 
 def default_database_path() -> Path:
@@ -50,11 +62,16 @@ def _url_for(connection_string: str | None, path: str | os.PathLike[str] | None)
 def create_session(
     connection_string: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    *,
+    lease_ttl: float = DEFAULT_TTL,
     **engine_kwargs: Any,
 ) -> Database:
     """Open a database: a SQLAlchemy URL, an SQLite file (``":memory:"`` allowed), or by
-    default ``$AIPARTNERUPFLOW_DATABASE_URL`` or an SQLite file in the user's data directory."""
-    return Database(_url_for(connection_string, path), **engine_kwargs)
+    default ``$AIPARTNERUPFLOW_DATABASE_URL`` or an SQLite file in the user's data directory.
+
+    ``lease_ttl`` is how many seconds a tree this process runs stays its own without
+    renewal: after a crash, other processes resume its trees once that time has passed."""
+    return Database(_url_for(connection_string, path), lease_ttl=lease_ttl, **engine_kwargs)
 
 
 _default: Database | None = None

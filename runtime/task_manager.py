@@ -3,31 +3,59 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, func, select
+import pykka
 
 from aipartnerupflow.actors import running
-from aipartnerupflow.actors.messages import Cancel, Start
+from aipartnerupflow.actors.messages import Abandon, Cancel, Start
+from aipartnerupflow.actors.ownership import Ownership, Reply, Watcher
 from aipartnerupflow.actors.registry import ExtensionRegistry, get_registry
 from aipartnerupflow.actors.supervisor import TreeSupervisor
-from aipartnerupflow.errors import TaskStateError
+from aipartnerupflow.errors import LeaseLostError, RunInterruptedError, TaskStateError
 from aipartnerupflow.events.domain.cause import current_cause
 from aipartnerupflow.events.domain.status import TaskStatus
+from aipartnerupflow.events.store.leases import IDLE, QUEUED, RUNNING, Lease
 from aipartnerupflow.events.store.log import Work
+from aipartnerupflow.logs import get_logger
 from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.projections.tree_node import TaskTreeNode
+from aipartnerupflow.runtime.recovery import RecoveryPlan, missing_executors, plan_recovery
 from aipartnerupflow.runtime.repository import TaskRepository, _cause
 from aipartnerupflow.runtime.session import Database
 from aipartnerupflow.runtime.streaming import StreamingCallbacks
 
 DEFAULT_CANCEL_MESSAGE = "Cancelled by user"
+#: Seconds between two looks for the owner's answer to a cancel left for it.
+ANSWER_POLL = 0.05
+
+log = get_logger("aipartnerupflow.task_manager")
 
 
 def _settle(answer: asyncio.Future[dict[str, Any]], result: dict[str, Any]) -> None:
     if not answer.done():
         answer.set_result(result)
+
+
+def _forward_request(
+    supervisor: pykka.ActorRef[Any], kind: str, body: dict[str, Any], reply: Reply
+) -> None:
+    """A request another process left for this tree's owner."""
+    if kind == "cancel":
+        supervisor.tell(Cancel(body["task_id"], body["message"], body["cause"], reply))
+    else:
+        reply({"status": "failed", "message": f"unknown request {kind!r}"})
+
+
+def _hand_back(ownership: Ownership, lease: Lease, outcome: object) -> None:
+    """Release the lease after a run: idle when it ended, queued when it was interrupted,
+    untouched when it was lost (the new owner holds it)."""
+    if isinstance(outcome, LeaseLostError):
+        ownership.unwatch(lease.tree_id)
+    else:
+        ownership.release(lease, QUEUED if isinstance(outcome, RunInterruptedError) else IDLE)
 
 
 class TaskManager:
@@ -55,6 +83,7 @@ class TaskManager:
         self.registry = registry or get_registry()
         self._repository = TaskRepository(db)
         self._streaming = StreamingCallbacks(root_task_id)
+        self._supervisors: dict[UUID, pykka.ActorRef[Any]] = {}
 
     @property
     def task_repository(self) -> TaskRepository:
@@ -89,9 +118,16 @@ class TaskManager:
 
         await self.run_tree(task_tree.task.id, observer=observe)
 
-    async def run_tree(self, root_task_id: str, observer: Any = None) -> dict[str, Any]:
+    async def run_tree(
+        self, root_task_id: str, observer: Any = None, *, lease: Lease | None = None
+    ) -> dict[str, Any]:
         """Run the subtree of ``root_task_id``; returns ``{status, progress, root_task_id,
-        result, task_count}`` where status is the subtree's derived status."""
+        result, task_count}`` where status is the subtree's derived status.
+
+        The tree's lease is taken first (or ``lease``, already taken by ``claim``): while a
+        live owner elsewhere runs the tree this raises ``TaskStateError``; if another
+        process takes the tree over mid-run, the run stops and raises ``LeaseLostError``.
+        """
         loop = asyncio.get_running_loop()
         tree_id = await self.db.run(self._repository.queries.tree_id_of, root_task_id)
         done: asyncio.Future[dict[str, Any] | BaseException] = loop.create_future()
@@ -100,6 +136,11 @@ class TaskManager:
             if not done.done():
                 done.set_result(outcome)
 
+        ownership = self.db.ownership
+        if lease is None:
+            lease = await self.db.run(ownership.acquire, tree_id, root_task_id)
+            if lease is None:
+                raise TaskStateError("its tree is running in another process", task_id=root_task_id)
         supervisor = TreeSupervisor.start(
             self.db,
             tree_id,
@@ -113,18 +154,69 @@ class TaskManager:
             cause=current_cause(),
             observer=observer,
             on_done=on_done,
+            lease=lease,
         )
         if not running.claim(tree_id, supervisor):
+            # Another run in this process holds the same lease: leave it to that run.
             supervisor.stop(block=False)
             raise TaskStateError("its tree is already running", task_id=root_task_id)
+        self._supervisors[tree_id] = supervisor
+        ownership.watch(
+            Watcher(
+                lease,
+                on_lost=partial(
+                    supervisor.tell,
+                    Abandon(LeaseLostError(f"tree {tree_id} was taken over by another owner")),
+                ),
+                on_request=partial(_forward_request, supervisor),
+            )
+        )
+        interrupted = RunInterruptedError("the run was interrupted")
+        outcome: dict[str, Any] | BaseException = interrupted
         try:
             supervisor.tell(Start())
             outcome = await done
+        except asyncio.CancelledError:
+            # The caller gave up on the run: stop it, and let any process resume it.
+            supervisor.tell(Abandon(interrupted))
+            raise
         finally:
+            self._supervisors.pop(tree_id, None)
             running.release(tree_id)
+            await asyncio.shield(self.db.run(_hand_back, ownership, lease, outcome))
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    async def submit(self, root_task_id: str) -> None:
+        """Queue the tree of ``root_task_id`` for any worker sharing this database."""
+        tree_id = await self.db.run(self._repository.queries.tree_id_of, root_task_id)
+        await self.db.run(self.db.ownership.enqueue, tree_id, root_task_id)
+
+    async def claim(self, limit: int, skip: set[UUID] | None = None) -> list[Lease]:
+        """Take up to ``limit`` queued or orphaned trees whose executors are all here.
+
+        Trees needing executors this process lacks are handed back to the queue and added
+        to ``skip`` so that they are not claimed again by this process.
+        """
+        skip = skip if skip is not None else set()
+        ownership = self.db.ownership
+        claimed = await self.db.run(ownership.claim, limit, skip)
+        usable = []
+        for lease in claimed:
+            tree = await self.db.run(self.db.log.load, lease.tree_id)
+            if missing_executors(tree, lease.root_task_id, self.registry):
+                skip.add(lease.tree_id)
+                await self.db.run(ownership.release, lease, QUEUED)
+            else:
+                usable.append(lease)
+        return usable
+
+    async def interrupt_all(self) -> None:
+        """Stop every tree this manager runs, recording nothing more; their leases go
+        back to the queue so that any process resumes them at once."""
+        for supervisor in list(self._supervisors.values()):
+            supervisor.tell(Abandon(RunInterruptedError("the run was interrupted")))
 
     async def cancel_task(self, task_id: str, error_message: str | None = None) -> dict[str, Any]:
         """Cancel a task, its descendants and the tasks that require it.
@@ -150,9 +242,7 @@ class TaskManager:
         cause = _cause(current_cause(), {"user_id": task.user_id})
         supervisor = running.supervisor_of(task.tree_id)
         if supervisor is None:
-            return await self.db.run(
-                self.db.log.run, lambda work: self._cancel_idle(work, task, message, cause)
-            )
+            return await self._cancel_elsewhere(task, message, cause)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[dict[str, Any]] = loop.create_future()
 
@@ -162,10 +252,58 @@ class TaskManager:
         supervisor.tell(Cancel(task_id, message, cause, reply))
         return await answer
 
+    async def _cancel_elsewhere(
+        self, task: TaskModel, message: str, cause: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Cancel in a tree this process does not run: ask its live owner, or take the
+        lease and record the cancel here when nobody owns the tree."""
+        ownership = self.db.ownership
+        root_task_id = await self.db.run(lambda: self.db.log.load(task.tree_id).root_task_id)
+        while True:
+            before = await self.db.run(ownership.state_of, task.tree_id)
+            lease = await self.db.run(ownership.acquire, task.tree_id, root_task_id)
+            if lease is not None:
+                break
+            body = {"task_id": task.id, "message": message, "cause": cause}
+            answer = await self._ask_owner(task.tree_id, "cancel", body)
+            if answer is not None:
+                return answer
+            # The owner died before answering: its lease expired, so take the tree.
+        state = before or IDLE
+        try:
+            answer, interrupted = await self.db.run(
+                self.db.log.run,
+                lambda work: self._cancel_idle(work, task, message, cause),
+                lease=lease,
+            )
+            # A queued tree stays queued; one stopped mid-run stays claimable by recovery.
+            if state != QUEUED:
+                state = RUNNING if interrupted else IDLE
+            return answer
+        finally:
+            await self.db.run(ownership.release, lease, state)
+
+    async def _ask_owner(
+        self, tree_id: UUID, kind: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Leave a request for the tree's owner and wait for its answer; None when the
+        owner is gone (its lease expired) before answering."""
+        ownership = self.db.ownership
+        request_id = await self.db.run(ownership.ask, tree_id, kind, body)
+        while True:
+            await asyncio.sleep(ANSWER_POLL)
+            answer = await self.db.run(ownership.answer, request_id)
+            if answer is not None:
+                return answer
+            if await self.db.run(ownership.holder, tree_id) is None:
+                return None
+
     def _cancel_idle(
         self, work: Work, task: TaskModel, message: str, cause: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Cancel in a tree nobody runs: record it for every active task in scope."""
+    ) -> tuple[dict[str, Any], bool]:
+        """Cancel in a tree nobody runs: record it for every active task in scope.
+        Returns the answer and whether some task outside the scope is still in progress
+        (the tree stopped mid-run)."""
         tree = work.tree(task.tree_id)
         cause = {**cause, "reason": message}
         victims = [
@@ -175,27 +313,35 @@ class TaskManager:
         ]
         for victim in victims:
             tree.set_status(victim, TaskStatus.CANCELLED, cause, error=message)
-        return {
+        answer = {
             "status": "cancelled",
             "message": message,
             "task_id": task.id,
             "cancelled_task_ids": victims,
         }
+        interrupted = any(s["status"] == TaskStatus.IN_PROGRESS for s in tree.tasks.values())
+        return answer, interrupted
+
+    async def recovery_plan(self) -> RecoveryPlan:
+        """The trees ``recover`` would resume now, and those it would skip (with the
+        executor ids this process lacks)."""
+        return await self.db.run(plan_recovery, self.db, self.registry)
 
     async def recover(self) -> list[dict[str, Any]]:
-        """Resume every tree that was interrupted mid-run (some task started, some task
-        still active): completed tasks are kept, started ones run again (attempt + 1)."""
-        roots = await self.db.run(self._interrupted_roots)
-        return list(await asyncio.gather(*(self.run_tree(root) for root in roots)))
-
-    def _interrupted_roots(self) -> list[str]:
-        tasks = TaskModel.__table__
-        active = func.sum(case((tasks.c.status.in_(TaskStatus.ACTIVE), 1), else_=0))
-        begun = func.sum(case((tasks.c.status != TaskStatus.PENDING, 1), else_=0))
-        query = select(tasks.c.tree_id).group_by(tasks.c.tree_id).having(active > 0, begun > 0)
-        with self.db.connections.begin() as connection:
-            tree_ids: list[UUID] = list(connection.execute(query).scalars())
-        busy = set(running.running_tree_ids())
-        return [
-            self.db.log.load(tree_id).root_task_id for tree_id in tree_ids if tree_id not in busy
-        ]
+        """Resume every tree that stopped mid-run and that nobody owns: completed tasks
+        are kept, started ones run again (attempt + 1). Trees with a live owner and trees
+        whose executors are not registered here are left alone."""
+        plan = await self.recovery_plan()
+        for root_task_id, missing in plan.skipped.items():
+            log.warning("recovery_skipped", root_task_id=root_task_id, missing_executors=missing)
+        outcomes = await asyncio.gather(
+            *(self.run_tree(root) for root in plan.resume), return_exceptions=True
+        )
+        results = []
+        for outcome in outcomes:
+            if isinstance(outcome, TaskStateError):
+                continue  # another process took the tree first
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results.append(outcome)
+        return results

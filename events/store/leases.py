@@ -236,6 +236,12 @@ def claimable(connection: Connection, limit: int | None = None) -> list[tuple[UU
     return [(row.tree_id, row.root_task_id) for row in connection.execute(query)]
 
 
+def state_of(connection: Connection, tree_id: UUID) -> str | None:
+    """The tree's lease state (queued, running, idle), or None when it has no lease row."""
+    c = leases_table.c
+    return connection.execute(select(c.state).where(c.tree_id == tree_id)).scalar()
+
+
 def holder(connection: Connection, tree_id: UUID) -> str | None:
     """The live owner of the tree's lease, or None when nobody holds it."""
     c = leases_table.c

@@ -419,23 +419,13 @@ def projections_rebuild(db: DbOption = None) -> None:
     with_db(rebuild)(db=db)
 
 
-@app.command()
-def recover(db: DbOption = None) -> None:
-    """Resume every tree that was interrupted mid-run."""
-
-    async def resume(database: Database) -> None:
-        summaries = await TaskManager(database).recover()
-        console.print(f"resumed {len(summaries)} tree(s)")
-        for summary in summaries:
-            _print_json(summary)
-
-    with_db(resume)(db=db)
-
-
 def main() -> None:
     """Entry point of the ``aipartnerupflow`` console script."""
     app(prog_name="aipartnerupflow")
 
+
+# The commands that load the application's executors; they use the options above.
+from aipartnerupflow.runtime.cli import workers  # noqa: E402, F401  isort: skip
 
 if __name__ == "__main__":
     main()

@@ -41,7 +41,7 @@ RUNNER = textwrap.dedent(
             return {"done": True}
 
     async def main(path):
-        db = create_session(path=path)
+        db = create_session(path=path, lease_ttl=1.0)
         tasks = [{"id": "root", "name": "slow_step"}] + [
             {"id": f"step-{i}", "name": "slow_step", "parent_id": "root",
              "dependencies": [{"id": "root" if i == 0 else f"step-{i - 1}"}]}
@@ -111,10 +111,15 @@ async def _recover_and_check(path: Path) -> None:
     get_registry().register_executor(Slow)
     try:
         manager = TaskManager(db)
+        # The dead owner's lease is still live: recovery leaves the tree alone until then.
+        root = await manager.task_repository.get_task_by_id("root")
+        if db.ownership.holder(root.tree_id) is not None:
+            assert (await manager.recovery_plan()).resume == []
+        while db.ownership.holder(root.tree_id) is not None:
+            await asyncio.sleep(0.1)
         summaries = await manager.recover()
         assert [s["status"] for s in summaries] == [TaskStatus.COMPLETED]
         assert summaries[0]["root_task_id"] == "root"
-        root = await manager.task_repository.get_task_by_id("root")
         entries = history(db, tree_id=root.tree_id)
         completions = Counter(e["task_id"] for e in entries if e["type"] == "completed")
         assert len(completions) == TASKS

@@ -1,0 +1,130 @@
+"""Commands that host the application's own executors: ``worker``, ``recover`` and
+``executors list``, each loading executors with ``--import`` and entry points.
+
+Imported by ``app`` once its shared options exist; importing it adds the commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from aipartnerupflow.actors.ownership import DEFAULT_TTL
+from aipartnerupflow.actors.registry import get_registry
+from aipartnerupflow.runtime.cli.app import DbOption, _fail, app, with_db
+from aipartnerupflow.runtime.plugins import PluginError, import_executors, load_entry_points
+from aipartnerupflow.runtime.session import Database
+from aipartnerupflow.runtime.task_manager import TaskManager
+from aipartnerupflow.runtime.worker import Worker
+
+ImportOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--import",
+        "-i",
+        help="Module whose executors to register, as module or module:attr (repeatable).",
+    ),
+]
+
+
+def load_executors(specs: list[str] | None) -> list[str]:
+    """Register the executors of ``specs`` and of installed entry points; returns the
+    entry points loaded. A module that cannot be loaded exits 2 with one line."""
+    registry = get_registry()
+    try:
+        import_executors(specs or [], registry)
+        return load_entry_points(registry)
+    except PluginError as exc:
+        raise _fail(str(exc)) from None
+
+
+def install_signal_handlers(loop: asyncio.AbstractEventLoop, stop: object) -> None:
+    """First SIGINT/SIGTERM calls ``stop`` (a graceful shutdown); a second one ends the
+    process at once, without a traceback."""
+    received = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal received
+        received += 1
+        if received > 1:
+            os._exit(128 + signum)
+        assert callable(stop)
+        stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+executors_app = typer.Typer(help="The executors this process can run.", no_args_is_help=True)
+app.add_typer(executors_app, name="executors")
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    imports: ImportOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Trees run at once by this worker.")] = 4,
+    grace: Annotated[
+        float,
+        typer.Option(help="Seconds running tasks get to finish after SIGTERM/SIGINT."),
+    ] = 30.0,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(help="Seconds a claimed tree stays this worker's without renewal."),
+    ] = DEFAULT_TTL,
+) -> None:
+    """Claim queued and orphaned trees from the database and run them, until stopped."""
+    load_executors(imports)
+
+    async def work(database: Database) -> None:
+        database.lease_ttl = lease_ttl
+        loop = asyncio.get_running_loop()
+        runner = Worker(TaskManager(database), concurrency=concurrency, grace=grace)
+        install_signal_handlers(loop, runner.stop)
+        completed = await runner.run()
+        typer.echo(f"worker stopped after {completed} run(s)")
+
+    with_db(work)(db=db)
+
+
+@app.command()
+def recover(
+    db: DbOption = None,
+    imports: ImportOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be resumed; run nothing.")
+    ] = False,
+) -> None:
+    """Resume the trees that stopped mid-run and that no live process owns."""
+    load_executors(imports)
+
+    async def resume(database: Database) -> None:
+        manager = TaskManager(database)
+        plan = await manager.recovery_plan()
+        for root_task_id, missing in plan.skipped.items():
+            typer.echo(f"skipped {root_task_id}: executors not here: {', '.join(missing)}")
+        if dry_run:
+            for root_task_id in plan.resume:
+                typer.echo(f"would resume {root_task_id}")
+            return
+        summaries = await manager.recover()
+        typer.echo(f"resumed {len(summaries)} tree(s)")
+        for summary in summaries:
+            typer.echo(f"{summary['root_task_id']}: {summary['status']}")
+
+    with_db(resume)(db=db)
+
+
+@executors_app.command("list")
+def executors_list(imports: ImportOption = None) -> None:
+    """The registered executors and where each comes from."""
+    load_executors(imports)
+    registry = get_registry()
+    for entry in registry.list_executors():
+        cls = registry.get_executor_class(entry["id"])
+        origin = f"{cls.__module__}.{cls.__qualname__}" if cls is not None else "?"
+        typer.echo(f"{entry['id']}\t{origin}")

@@ -1,0 +1,172 @@
+"""Several worker processes on one database: each tree has one owner at a time, a killed
+worker's trees move to the others, and the log records every task exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from aipartnerupflow import (
+    TaskCreator,
+    TaskManager,
+    TaskRepository,
+    TaskStatus,
+    create_session,
+    history,
+    rebuild_projections,
+)
+
+TREES = 30
+STEPS = 4
+LEASE_TTL = 1.5
+
+# Executors of the "application": each execution appends one line to a side-effect file,
+# so the test sees every execution, including those the log never recorded.
+JOBS = textwrap.dedent(
+    """
+    import asyncio, json, os, time
+    from aipartnerupflow import BaseTask, executor_register
+
+    @executor_register()
+    class Step(BaseTask):
+        id = "step"
+        name = "step"
+        description = "works a little, leaving a trace of each execution"
+
+        async def execute(self, inputs):
+            started = time.time()
+            await asyncio.sleep(0.05)
+            with open(os.environ["EXECUTIONS"], "a") as trace:
+                trace.write(json.dumps([os.getpid(), inputs["key"], started]) + "\\n")
+            return {"key": inputs["key"]}
+    """
+)
+
+
+async def _submit(url: str) -> list[str]:
+    db = create_session(url)
+    try:
+        roots = []
+        for n in range(TREES):
+            tasks = [
+                {"id": f"t{n}-0", "name": "step", "inputs": {"key": f"t{n}-0"}},
+                *(
+                    {
+                        "id": f"t{n}-{i}",
+                        "name": "step",
+                        "parent_id": f"t{n}-0",
+                        "inputs": {"key": f"t{n}-{i}"},
+                        "dependencies": [{"id": f"t{n}-{i - 1}"}],
+                    }
+                    for i in range(1, STEPS)
+                ),
+            ]
+            tree = await TaskCreator(db).create_task_tree_from_array(tasks)
+            await TaskManager(db).submit(tree.task.id)
+            roots.append(tree.task.id)
+        return roots
+    finally:
+        db.close()
+
+
+def _statuses(url: str, roots: list[str]) -> list[str]:
+    async def read() -> list[str]:
+        db = create_session(url)
+        try:
+            repo = TaskRepository(db)
+            return [(await repo.get_task_by_id(root)).status for root in roots]
+        finally:
+            db.close()
+
+    return asyncio.run(read())
+
+
+def _start_worker(url: str, tmp_path: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "EXECUTIONS": str(tmp_path / "x.jsonl")}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aipartnerupflow",
+            "worker",
+            "--db",
+            url,
+            "--import",
+            "jobs",
+            "--concurrency",
+            "4",
+            "--lease-ttl",
+            str(LEASE_TTL),
+            "--grace",
+            "5",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_three_workers_one_killed_every_tree_completes_once(db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "jobs.py").write_text(JOBS)
+    roots = asyncio.run(_submit(db_url))
+    workers = [_start_worker(db_url, tmp_path) for _ in range(3)]
+    executions = tmp_path / "x.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while not executions.exists() or len(executions.read_text().splitlines()) < 20:
+            assert time.monotonic() < deadline, "the workers made no progress"
+            time.sleep(0.02)
+        victim = workers[0]
+        victim.kill()
+        killed_at = time.time()
+        victim.wait(timeout=30)
+        while not all(TaskStatus.is_terminal(s) for s in _statuses(db_url, roots)):
+            assert time.monotonic() < deadline, "trees of the killed worker never finished"
+            time.sleep(0.2)
+    finally:
+        for process in workers[1:]:
+            process.send_signal(signal.SIGTERM)
+        for process in workers[1:]:
+            process.wait(timeout=60)
+    assert [w.returncode for w in workers[1:]] == [0, 0], [w.stderr.read() for w in workers]
+    assert set(_statuses(db_url, roots)) == {TaskStatus.COMPLETED}
+
+    asyncio.run(_check_log(db_url, roots))
+    # At-least-once execution, but never two executions of one task at once: a task run
+    # by the killed worker ran again elsewhere only after the kill.
+    runs: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for line in executions.read_text().splitlines():
+        pid, key, started = json.loads(line)
+        runs[key].append((pid, started))
+    assert len(runs) == TREES * STEPS
+    for key, attempts in runs.items():
+        if len(attempts) > 1:
+            assert {pid for pid, _ in attempts} != {victim.pid}, key
+            assert all(started > killed_at for pid, started in attempts if pid != victim.pid), key
+
+
+async def _check_log(url: str, roots: list[str]) -> None:
+    db = create_session(url)
+    try:
+        repo = TaskRepository(db)
+        before = sorted((t.id, t.status, t.attempt) for t in await repo.list_tasks(limit=10_000))
+        for root in roots:
+            task = await repo.get_task_by_id(root)
+            entries = history(db, tree_id=task.tree_id)
+            completions = Counter(e["task_id"] for e in entries if e["type"] == "completed")
+            assert set(completions.values()) == {1}, f"a task of {root} completed twice"
+            assert len(completions) == STEPS
+        rebuild_projections(db)
+        after = sorted((t.id, t.status, t.attempt) for t in await repo.list_tasks(limit=10_000))
+        assert before == after
+    finally:
+        db.close()
