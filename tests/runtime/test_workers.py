@@ -170,3 +170,64 @@ async def _check_log(url: str, roots: list[str]) -> None:
         assert before == after
     finally:
         db.close()
+
+
+PATIENT_JOBS = textwrap.dedent(
+    """
+    import asyncio, os
+    from aipartnerupflow import BaseTask, executor_register
+
+    @executor_register()
+    class Patient(BaseTask):
+        id = "patient"
+        name = "patient"
+        description = "slow in the first worker, quick in the next"
+
+        async def execute(self, inputs):
+            await asyncio.sleep(float(os.environ["SECONDS"]))
+            return {"by": os.getpid()}
+    """
+)
+
+
+def test_sigterm_hands_running_trees_back_at_once(db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "patient.py").write_text(PATIENT_JOBS)
+
+    async def submit() -> str:
+        db = create_session(db_url)
+        try:
+            tree = await TaskCreator(db).create_task_tree_from_array(
+                [{"id": "p", "name": "patient"}]
+            )
+            await TaskManager(db).submit("p")
+            return str(tree.task.tree_id)
+        finally:
+            db.close()
+
+    asyncio.run(submit())
+    command = [sys.executable, "-m", "aipartnerupflow", "worker", "--db", db_url]
+    command += ["--import", "patient", "--grace", "0.2", "--lease-ttl", "60"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    first = subprocess.Popen(command, env={**env, "SECONDS": "600"}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while _statuses(db_url, ["p"]) != [TaskStatus.IN_PROGRESS]:
+        assert time.monotonic() < deadline, "the first worker never started the task"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 0
+    # The lease is 60 s long, yet the next worker takes the tree at once: it was released.
+    second = subprocess.Popen(command, env={**env, "SECONDS": "0"}, stderr=subprocess.PIPE)
+    try:
+        while _statuses(db_url, ["p"]) != [TaskStatus.COMPLETED]:
+            assert time.monotonic() < deadline, "the released tree was not resumed"
+            time.sleep(0.05)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    db = create_session(db_url)
+    try:
+        task = asyncio.run(TaskRepository(db).get_task_by_id("p"))
+        assert task.result == {"by": second.pid}
+        assert task.attempt == 2
+    finally:
+        db.close()
