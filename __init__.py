@@ -26,9 +26,13 @@ from aipartnerupflow.errors import (
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.projections.audit import history, log_position, rebuild_projections, tree_at
+from aipartnerupflow.projections.lineage import lineage
 from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.replay import diff
+from aipartnerupflow.projections.timeline import timeline
 from aipartnerupflow.projections.tree_node import TaskTreeNode
 from aipartnerupflow.runtime.creator import TaskCreator
+from aipartnerupflow.runtime.fork import fork, fork_async
 from aipartnerupflow.runtime.repository import TaskRepository
 from aipartnerupflow.runtime.session import Database, create_session, get_default_session
 from aipartnerupflow.runtime.streaming import StreamingCallbacks
@@ -69,13 +73,18 @@ __all__ = [
     "__version__",
     "caused_by",
     "create_session",
+    "diff",
     "executor_register",
+    "fork",
+    "fork_async",
     "get_default_session",
     "get_registry",
     "history",
+    "lineage",
     "log_position",
     "rebuild_projections",
     "register_post_hook",
     "register_pre_hook",
+    "timeline",
     "tree_at",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.utils import register_topic
 
+from aipartnerupflow.events.domain.fork import TaskForked, TreeForked
 from aipartnerupflow.events.domain.tree import TaskTree
 
 _PREFIX = "aipartnerupflow:"
@@ -28,6 +29,8 @@ _NAMES: dict[type, str] = {
     TaskTree.TaskCopied: "TaskTree.TaskCopied",
     TaskTree.HookFailed: "TaskTree.HookFailed",
     TaskTree.TaskDeleted: "TaskTree.TaskDeleted",
+    TreeForked: "TaskTree.TreeForked",
+    TaskForked: "TaskTree.TaskForked",
 }
 STABLE: dict[type, str] = {cls: _PREFIX + name for cls, name in _NAMES.items()}
 

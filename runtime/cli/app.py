@@ -419,6 +419,10 @@ def projections_rebuild(db: DbOption = None) -> None:
     with_db(rebuild)(db=db)
 
 
+# Registers more ``tasks`` commands on tasks_app, so it comes after everything it uses.
+from aipartnerupflow.runtime.cli import replay as _replay  # noqa: E402, F401  isort: skip
+
+
 def main() -> None:
     """Entry point of the ``aipartnerupflow`` console script."""
     app(prog_name="aipartnerupflow")

@@ -1,0 +1,123 @@
+"""Where a fork came from, and how to find the state of a tree at a point of the log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import func, select
+
+from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
+from aipartnerupflow.events.domain.fork import TreeForked
+from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.domain.validation import check_time
+from aipartnerupflow.events.store.recorder import events_table
+from aipartnerupflow.events.store.topics import topic_of
+from aipartnerupflow.projections.models import TaskModel
+
+if TYPE_CHECKING:
+    from aipartnerupflow.events.store.database import LogDatabase
+
+_c = events_table.c
+_tasks = TaskModel.__table__
+
+
+@dataclass(frozen=True)
+class Point:
+    """A tree's stream up to one of its events: the stream, its version there, and
+    that event's position in the log."""
+
+    tree_id: UUID
+    version: int
+    position: int
+
+
+def check_position(position: Any) -> int | None:
+    """A log position given by a caller: a whole number >= 0, or None."""
+    if position is None:
+        return None
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise TaskValidationError(
+            f"must be a log position (a whole number >= 0), got {position!r}", field="position"
+        )
+    return position
+
+
+def locate(
+    db: LogDatabase, task_id: str, position: int | None = None, at: datetime | None = None
+) -> Point:
+    """The newest event of ``task_id``'s tree at or before ``position`` (or time ``at``);
+    without either, the newest one. Runs on the database thread."""
+    if position is not None and at is not None:
+        raise TaskValidationError("give position or at, not both")
+    position = check_position(position)
+    at = check_time(at, None, "at")
+    with db.connections.begin() as connection:
+        named = select(_c.tree_id).where(_c.task_id == task_id)
+        if position is not None:
+            named = named.where(_c.position <= position)
+        tree_id = connection.execute(named.order_by(_c.position.desc()).limit(1)).scalar()
+        if tree_id is None:
+            raise TaskNotFoundError(task_id, reason="did not exist at that point of the log")
+        # Versions and positions both grow along a stream: their maxima are one event.
+        query = select(func.max(_c.version), func.max(_c.position)).where(_c.tree_id == tree_id)
+        if position is not None:
+            query = query.where(_c.position <= position)
+        if at is not None:
+            query = query.where(_c.timestamp <= at)
+        version, last = connection.execute(query).one()
+    if version is None:
+        raise TaskNotFoundError(task_id, reason="did not exist at that point of the log")
+    return Point(tree_id, version, last)
+
+
+def _lineage(db: LogDatabase, root_id: str) -> dict[str, Any] | None:
+    with db.connections.begin() as connection:
+        tree_id = connection.execute(
+            select(_tasks.c.tree_id).where(_tasks.c.id == root_id)
+        ).scalar()
+        if tree_id is None:
+            raise TaskNotFoundError(root_id)
+        # A fork's lineage is the second event of its stream, right after the creation.
+        row = connection.execute(
+            select(_c.position, _c.topic, _c.state).where(
+                _c.tree_id == tree_id, _c.version == 2, _c.topic == topic_of(TreeForked)
+            )
+        ).first()
+    if row is None:
+        return None
+    stored = StoredEvent(tree_id, 2, row.topic, bytes(row.state))
+    event = cast(TreeForked, db.log.mapper.to_domain_event(stored))
+    return {
+        "tree_id": str(tree_id),
+        "root_task_id": event.task_id,
+        "source_tree_id": event.source_tree_id,
+        "source_root_id": event.source_root_id,
+        "position": event.position,
+        "overrides": event.overrides,
+        "rerun": event.rerun,
+        "cause": dict(event.cause),
+        "forked_at": event.timestamp,
+        "recorded_at": row.position,
+    }
+
+
+def lineage(db: LogDatabase, root_id: str) -> dict[str, Any] | None:
+    """Where the tree of ``root_id`` was forked from (None when it is not a fork):
+    ``source_tree_id``, ``source_root_id``, ``position``, ``overrides``, ``rerun``,
+    ``cause``, ``forked_at``. Each forked task's ``original_task_id`` names its source."""
+    return db.call(_lineage, db, root_id)
+
+
+def tree_of(db: LogDatabase, root_id: str) -> TaskTree:
+    """The current tree holding ``root_id`` (on the database thread)."""
+    with db.connections.begin() as connection:
+        tree_id = connection.execute(
+            select(_tasks.c.tree_id).where(_tasks.c.id == root_id)
+        ).scalar()
+    if tree_id is None:
+        raise TaskNotFoundError(root_id)
+    return db.log.load(tree_id)
