@@ -238,12 +238,26 @@ def demo(db: DbOption = None) -> None:
     _exit_for(with_db(_run_live)(tasks, db=db))
 
 
-def _serve(db: str | None, host: str, port: int, auth_secret: str | None) -> None:
+def _serve(
+    db: str | None,
+    host: str,
+    port: int,
+    auth_secret: str | None,
+    allow_callback_host: list[str] | None = None,
+    public_url: str | None = None,
+) -> None:
     from aipartnerupflow.runtime.server import run_server
 
     with _session(db) as database:
         console.print(f"serving on http://{host}:{port} ({escape(repr(database))})")
-        run_server(database, host=host, port=port, auth_secret=auth_secret)
+        run_server(
+            database,
+            host=host,
+            port=port,
+            auth_secret=auth_secret,
+            allowed_callback_hosts=allow_callback_host or (),
+            public_url=public_url,
+        )
 
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -255,6 +269,15 @@ SecretOption = Annotated[
     ),
 ]
 
+CallbackHostOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Also let webhooks and push notifications reach this host (repeatable)."),
+]
+PublicUrlOption = Annotated[
+    str | None,
+    typer.Option(help="The URL clients reach the server at (the agent card's url)."),
+]
+
 
 @serve_app.callback()
 def serve(
@@ -263,10 +286,12 @@ def serve(
     port: PortOption = 8000,
     auth_secret: SecretOption = None,
     db: DbOption = None,
+    allow_callback_host: CallbackHostOption = None,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """Serve the A2A and JSON-RPC APIs until interrupted ('serve' or 'serve start')."""
     if ctx.invoked_subcommand is None:
-        _serve(db, host, port, auth_secret)
+        _serve(db, host, port, auth_secret, allow_callback_host, public_url)
 
 
 @serve_app.command("start")
@@ -276,6 +301,8 @@ def serve_start(
     port: PortOption = 8000,
     auth_secret: SecretOption = None,
     db: DbOption = None,
+    allow_callback_host: CallbackHostOption = None,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """Serve until interrupted (options may also come before 'start')."""
     # By name: typer may bundle its own click, whose ParameterSource is not click's.

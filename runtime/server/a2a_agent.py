@@ -1,58 +1,69 @@
-"""The A2A face of the server: agent card, task store, agent executor, push sender.
+"""The A2A face of the server: agent card, agent executor, push sender.
 
-Two defects of a2a-sdk 0.3 are worked around here: ``tasks/cancel`` publishes the
-cancelled event on a tapped queue that an open ``message/stream`` never reads (so the
-executor also publishes it on the run's own queue), and ``PushNotificationConfig`` has
-no headers (so the sender derives them from its ``token`` and ``authentication``).
+A message carrying tasks (a DataPart ``{"tasks": [...]}`` or the same as JSON text) creates
+a tree and runs it as the A2A task; any other message leaves the A2A task waiting for its
+tasks (``input-required``), so a conversation can continue on it. Cancelling applies to the
+run: every still-active task of its tree is cancelled.
+
+``PushNotificationConfig`` of a2a-sdk 0.3 has no headers, so the sender derives them from
+its ``token`` and ``authentication``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
-from a2a.server.tasks import PushNotificationConfigStore, TaskStore
+from a2a.server.tasks import PushNotificationConfigStore
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types import (
     AgentCapabilities,
     AgentCard,
     AgentSkill,
     DataPart,
+    HTTPAuthSecurityScheme,
     Message,
     Part,
+    SecurityScheme,
     Task,
     TaskNotCancelableError,
     TaskState,
+    TextPart,
 )
 from a2a.types import TaskStatus as A2ATaskStatus
 from a2a.utils.errors import ServerError
 
-from aipartnerupflow.errors import TaskValidationError
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.runtime.creator import TaskCreator
 from aipartnerupflow.runtime.repository import TaskRepository
+from aipartnerupflow.runtime.server.a2a_store import A2A_STATES, ROOT_KEY, root_of
 from aipartnerupflow.runtime.server.access import Access
 from aipartnerupflow.runtime.server.webhooks import Callback, CallbackPolicy, deliver
 from aipartnerupflow.runtime.session import Database
 from aipartnerupflow.runtime.task_manager import DEFAULT_CANCEL_MESSAGE, TaskManager
 
-A2A_STATES = {
-    TaskStatus.PENDING: TaskState.submitted,
-    TaskStatus.IN_PROGRESS: TaskState.working,
-    TaskStatus.COMPLETED: TaskState.completed,
-    TaskStatus.FAILED: TaskState.failed,
-    TaskStatus.CANCELLED: TaskState.canceled,
-}
+PROMPT = (
+    'Send the tasks to run on this task: a DataPart {"tasks": [...]} (or the same as JSON '
+    "text), each task an object with at least a name and schemas.method naming an executor."
+)
+EXAMPLE = {"tasks": [{"id": "info", "name": "info", "schemas": {"method": "system_info_executor"}}]}
+BEARER = "bearer"
 
 
-def agent_card(base_url: str, version: str) -> AgentCard:
-    """The card served at ``/.well-known/agent-card.json`` (and the legacy path)."""
+def agent_card(base_url: str, version: str, *, bearer: bool = False) -> AgentCard:
+    """The card served at ``/.well-known/agent-card.json`` (and the legacy path); with
+    ``bearer`` it declares that requests need an HS256 JWT bearer token."""
+    schemes = (
+        {BEARER: SecurityScheme(root=HTTPAuthSecurityScheme(scheme="bearer", bearer_format="JWT"))}
+        if bearer
+        else None
+    )
     return AgentCard(
         name="aipartnerupflow",
         description="Runs task trees (dependencies, priorities, executors) and reports "
@@ -60,22 +71,25 @@ def agent_card(base_url: str, version: str) -> AgentCard:
         url=base_url.rstrip("/") + "/",
         version=version,
         capabilities=AgentCapabilities(streaming=True, push_notifications=True),
-        default_input_modes=["application/json"],
-        default_output_modes=["application/json"],
+        default_input_modes=["application/json", "text/plain"],
+        default_output_modes=["application/json", "text/plain"],
+        security_schemes=schemes,
+        security=[{BEARER: []}] if bearer else None,
         skills=[
             AgentSkill(
                 id="run_task_tree",
                 name="Run a task tree",
                 description="Send a DataPart {'tasks': [...]} to create and run a tree; "
-                "metadata copy_execution/task_id re-runs a copy; a message naming a "
-                "running task cancels it.",
+                "metadata copy_execution/task_id re-runs a copy. Any other message leaves "
+                "the task waiting for its tasks (input-required). tasks/cancel, or a message "
+                "on the task with metadata cancel: true (or no parts), cancels the run.",
                 tags=["tasks", "orchestration"],
             )
         ],
     )
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("true", "1", "yes"))
 
 
@@ -85,24 +99,26 @@ def _metadata(context: RequestContext) -> dict[str, Any]:
     return {**(context.metadata or {}), **((message.metadata if message else None) or {})}
 
 
-def _tasks_of(context: RequestContext) -> list[Any] | None:
-    for part in context.message.parts if context.message else ():
+def tasks_of(message: Message | None) -> list[Any] | None:
+    """The task array a message carries: a DataPart ``{"tasks": [...]}`` or that as JSON text."""
+    for part in message.parts if message else ():
         data = getattr(part.root, "data", None)
-        if isinstance(data, dict) and data.get("tasks"):
+        if data is None and isinstance(getattr(part.root, "text", None), str):
+            try:
+                data = json.loads(part.root.text)  # type: ignore[union-attr]
+            except ValueError:
+                continue
+        if isinstance(data, dict) and isinstance(data.get("tasks"), list) and data["tasks"]:
             return data["tasks"]
     return None
 
 
-def _data_message(updater: TaskUpdater, data: dict[str, Any]):
+def _data_message(updater: TaskUpdater, data: dict[str, Any]) -> Message:
     return updater.new_agent_message([Part(root=DataPart(data={"protocol": "a2a", **data}))])
 
 
 _CHANGE_KEYS = ("type", "task_id", "root_task_id", "status", "progress", "error")
-_FINISH = {
-    TaskState.completed: TaskUpdater.complete,
-    TaskState.failed: TaskUpdater.failed,
-    TaskState.canceled: TaskUpdater.cancel,
-}
+_WAITING = (TaskState.working, TaskState.input_required)
 
 
 def _put_all(queue: asyncio.Queue[dict[str, Any]], items: list[dict[str, Any]]) -> None:
@@ -117,62 +133,27 @@ class _Run:
     context_id: str
 
 
-class TreeTaskStore(TaskStore):
-    """A2A tasks of this server's runs, plus every stored task looked up by its own id."""
-
-    def __init__(self, db: Database, access: Access, capacity: int = 10_000) -> None:
-        self.repository = TaskRepository(db)
-        self.access = access
-        self.capacity = capacity
-        self._tasks: OrderedDict[str, tuple[Task, str | None]] = OrderedDict()
-
-    async def save(self, task: Task, context: Any = None) -> None:
-        # The first save of a task is made for the request that created it: its owner.
-        owner = self._tasks[task.id][1] if task.id in self._tasks else Access.user_of(context)
-        self._tasks[task.id] = (task, owner)
-        self._tasks.move_to_end(task.id)
-        while len(self._tasks) > self.capacity:
-            self._tasks.popitem(last=False)
-
-    async def get(self, task_id: str, context: Any = None) -> Task | None:
-        user = Access.user_of(context)
-        if task_id in self._tasks:
-            task, owner = self._tasks[task_id]
-            return task if self.access.may_use(user, owner) else None
-        stored = await self.repository.get_task_by_id(task_id)
-        if stored is None or not self.access.may_use(user, stored.user_id):
-            return None
-        return Task(
-            id=stored.id,
-            context_id=stored.id,
-            status=A2ATaskStatus(state=A2A_STATES[stored.status]),
-        )
-
-    async def delete(self, task_id: str, context: Any = None) -> None:
-        self._tasks.pop(task_id, None)
-
-
 class TreeAgentExecutor(AgentExecutor):
     """Creates (or copies) a tree from the message and runs it, reporting each change."""
 
-    def __init__(
-        self, db: Database, access: Access, policy: CallbackPolicy, notifier: PushNotifier
-    ) -> None:
+    def __init__(self, db: Database, access: Access, notifier: PushNotifier) -> None:
         self.db = db
         self.access = access
-        self.policy = policy
         self.notifier = notifier
         self.creator = TaskCreator(db)
         self.repository = TaskRepository(db)
         self.runs: dict[str, _Run] = {}
 
-    async def _publish(self, updater: TaskUpdater, state: TaskState, data: dict[str, Any]) -> None:
-        """Send a status (with its DataPart) to the queue and to push subscribers."""
-        message = _data_message(updater, data)
-        if state == TaskState.working:
-            await updater.update_status(state, message)
-        else:
-            await _FINISH[state](updater, message)
+    async def _publish(
+        self,
+        updater: TaskUpdater,
+        state: TaskState,
+        message: Message,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Send a status to the queue and to push subscribers."""
+        final = state not in _WAITING
+        await updater.update_status(state, message, final=final, metadata=metadata)
         await self.notifier.push(updater.task_id, updater.context_id, state, message)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
@@ -181,30 +162,44 @@ class TreeAgentExecutor(AgentExecutor):
         meta = _metadata(context)
         user = Access.user_of(context.call_context)
         try:
-            push = context.configuration.push_notification_config if context.configuration else None
-            if push is not None:
-                self.policy.check(push.url)
             with caused_by(user_id=user, request_id=context.task_id):
-                if _truthy(meta.get("copy_execution")):
-                    original = await self._target(context, meta, copy=True)
+                if truthy(meta.get("copy_execution")):
+                    original = await self._target(context, meta)
                     await self.access.require(self.db, original, user)
                     node = await self.creator.create_task_copy(
-                        original, children=_truthy(meta.get("copy_children"))
+                        original, children=truthy(meta.get("copy_children"))
                     )
                     extra = {"metadata": {"original_task_id": original}}
-                elif (tasks := _tasks_of(context)) is not None:
+                elif (tasks := tasks_of(context.message)) is not None:
                     node = await self.creator.create_task_tree_from_array(
                         self.access.claim(tasks, user)
                     )
                     extra = {}
                 else:
-                    await self._cancel_by_message(context, meta, updater, user)
+                    await self._without_tasks(context, updater)
                     return
         except ValueError as exc:
             error = {"status": "failed", "error": str(exc), "error_type": type(exc).__name__}
-            await self._publish(updater, TaskState.failed, error)
+            await self._publish(updater, TaskState.failed, _data_message(updater, error))
             return
         await self._run(node.task.id, context, event_queue, updater, user, extra)
+
+    async def _without_tasks(self, context: RequestContext, updater: TaskUpdater) -> None:
+        """A message with no tasks: ask for them, or say which run the task already has."""
+        root = root_of(context.current_task)
+        if root is None:
+            wanted = {"protocol": "a2a", "status": "input_required", "example": EXAMPLE}
+            prompt = updater.new_agent_message(
+                [Part(root=TextPart(text=PROMPT)), Part(root=DataPart(data=wanted))]
+            )
+            await self._publish(updater, TaskState.input_required, prompt)
+            return
+        note = {
+            "status": TaskStatus.IN_PROGRESS,
+            ROOT_KEY: root,
+            "message": "this task already runs a tree; cancel it with tasks/cancel",
+        }
+        await self._publish(updater, TaskState.working, _data_message(updater, note))
 
     async def _run(
         self,
@@ -219,8 +214,13 @@ class TreeAgentExecutor(AgentExecutor):
         self.runs[context.task_id] = _Run(root_id, queue, context.context_id)
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         try:
-            started = {"status": TaskStatus.IN_PROGRESS, "root_task_id": root_id, **extra}
-            await self._publish(updater, TaskState.working, started)
+            started = {"status": TaskStatus.IN_PROGRESS, ROOT_KEY: root_id, **extra}
+            await self._publish(
+                updater,
+                TaskState.working,
+                _data_message(updater, started),
+                metadata={ROOT_KEY: root_id},
+            )
             with caused_by(user_id=user, request_id=context.task_id):
                 running = asyncio.create_task(
                     TaskManager(self.db).run_tree(
@@ -229,68 +229,84 @@ class TreeAgentExecutor(AgentExecutor):
                 )
             while (event := await events.get())["type"] != "final":
                 change = {key: event[key] for key in _CHANGE_KEYS if key in event}
-                await self._publish(updater, TaskState.working, change)
+                await self._publish(updater, TaskState.working, _data_message(updater, change))
             summary = await running
         finally:
             self.runs.pop(context.task_id, None)
-        await self._publish(updater, A2A_STATES[summary["status"]], {**summary, **extra})
+        state = A2A_STATES[summary["status"]]
+        await self._publish(updater, state, _data_message(updater, {**summary, **extra}))
 
-    async def _target(
-        self, context: RequestContext, meta: dict[str, Any], *, copy: bool = False
-    ) -> str:
-        """The task a message names: the first of its task_id, its context_id, then the
-        metadata's task_id and context_id (metadata first for a copy) that is a task."""
+    async def _target(self, context: RequestContext, meta: dict[str, Any]) -> str:
+        """The task a copy names: the metadata's task_id or context_id, then the message's
+        own task_id and context_id; the first that is a stored task."""
         message = context.message
         own = [message.task_id, message.context_id] if message else []
         named = [meta.get("task_id"), meta.get("context_id")]
-        candidates = [c for c in (named + own if copy else own + named) if isinstance(c, str) and c]
+        candidates = [c for c in named + own if isinstance(c, str) and c]
         if not candidates:
-            raise TaskValidationError(
-                "the message names no task: send a DataPart {'tasks': [...]}, or a task_id "
-                "to cancel (with metadata copy_execution to copy it)"
-            )
+            raise ValueError("copy_execution needs metadata task_id naming the task to copy")
         for candidate in candidates:
-            if candidate in self.runs or await self.repository.get_task_by_id(candidate):
+            if await self.repository.get_task_by_id(candidate):
                 return candidate
         return candidates[0]
 
-    async def _cancel_by_message(
-        self, context: RequestContext, meta: dict[str, Any], updater: TaskUpdater, user: str | None
-    ) -> None:
-        target = await self._target(context, meta)
-        run = self.runs.get(target)
-        root = run.root_id if run else target
-        await self.access.require(self.db, root, user)
-        message = meta.get("error_message") or DEFAULT_CANCEL_MESSAGE
-        with caused_by(user_id=user, request_id=context.task_id):
-            answer = await TaskManager(self.db).cancel_task(root, message)
-        if "partial_result" in answer:
-            answer["result"] = answer["partial_result"]
-        cancelled = answer["status"] == TaskStatus.CANCELLED
-        await self._publish(updater, TaskState.canceled if cancelled else TaskState.failed, answer)
+    async def cancel_run(self, task: Task, user: str | None, reason: str | None) -> Message:
+        """Cancel what the A2A ``task`` runs: every still-active task of its tree (nothing
+        when it waits for its tasks). Returns the agent message of the cancelled status and
+        ends an open stream of the run with it."""
+        reason = reason or DEFAULT_CANCEL_MESSAGE
+        answer: dict[str, Any] = {"status": TaskStatus.CANCELLED, "message": reason}
+        root = root_of(task)
+        if root is not None:
+            try:
+                await self.access.require(self.db, root, user)
+            except ValueError as exc:
+                raise ServerError(error=TaskNotCancelableError(message=str(exc))) from None
+            with caused_by(user_id=user, request_id=task.id):
+                answer.update(await self._cancel_tree(root, reason))
+        run = self.runs.get(task.id)
+        updater = TaskUpdater(run.queue if run else EventQueue(), task.id, task.context_id)
+        message = _data_message(updater, answer)
+        if run is not None:
+            # The open stream reads the run's queue: end it now, not when the run winds down.
+            await self._publish(updater, TaskState.canceled, message)
+        else:
+            await self.notifier.push(task.id, task.context_id, TaskState.canceled, message)
+        return message
+
+    async def _cancel_tree(self, root: str, reason: str) -> dict[str, Any]:
+        """Cancel the topmost active tasks of ``root``'s subtree (each takes its descendants
+        and dependents along); the root itself may have finished already."""
+        tasks = (await self.repository.build_task_tree(root)).tasks()
+        active = {t.id for t in tasks if TaskStatus.is_active(t.status)}
+        tops = [
+            t.id for t in tasks if t.id in active and (t.id == root or t.parent_id not in active)
+        ]
+        if not tops:
+            raise ServerError(
+                error=TaskNotCancelableError(message=f"the run of tree {root!r} has finished")
+            )
+        manager = TaskManager(self.db)
+        merged: dict[str, Any] = {ROOT_KEY: root, "cancelled_task_ids": []}
+        for task_id in tops:
+            answer = await manager.cancel_task(task_id, reason)
+            if answer["status"] != TaskStatus.CANCELLED:
+                continue  # cancelled meanwhile along with an earlier one
+            merged["cancelled_task_ids"] += answer.get("cancelled_task_ids", [task_id])
+            for key in ("partial_result", "token_usage"):
+                if key in answer:
+                    merged.setdefault(key, answer[key])
+        if "partial_result" in merged:
+            merged["result"] = merged["partial_result"]
+        return merged
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        assert context.task_id is not None
-        run = self.runs.get(context.task_id)
-        root = run.root_id if run else context.task_id
+        task = context.current_task
+        if task is None:
+            raise ServerError(error=TaskNotCancelableError(message="no such task"))
         user = Access.user_of(context.call_context)
-        try:
-            await self.access.require(self.db, root, user)
-        except ValueError as exc:
-            raise ServerError(error=TaskNotCancelableError(message=str(exc))) from None
-        with caused_by(user_id=user, request_id=context.task_id):
-            answer = await TaskManager(self.db).cancel_task(root)
-        if answer["status"] != TaskStatus.CANCELLED:
-            raise ServerError(error=TaskNotCancelableError(message=answer["message"]))
-        if "partial_result" in answer:
-            answer["result"] = answer["partial_result"]
-        updater = TaskUpdater(event_queue, context.task_id, context.context_id or root)
-        await updater.cancel(_data_message(updater, answer))
-        if run is not None:
-            # The open stream reads the run's own queue, not the tapped one above.
-            await self._publish(
-                TaskUpdater(run.queue, context.task_id, run.context_id), TaskState.canceled, answer
-            )
+        message = await self.cancel_run(task, user, None)
+        await TaskUpdater(event_queue, task.id, task.context_id).cancel(message)
 
 
 class PushNotifier:

@@ -10,24 +10,20 @@ from typing import Any
 
 import httpx
 import uvicorn
-from a2a.server.apps import A2AStarletteApplication
 from a2a.server.apps.jsonrpc.jsonrpc_app import CallContextBuilder
 from a2a.server.context import ServerCallContext
-from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.server.tasks import InMemoryPushNotificationConfigStore
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aipartnerupflow.runtime.server.a2a_agent import (
-    PushNotifier,
-    TreeAgentExecutor,
-    TreeTaskStore,
-    agent_card,
-)
+from aipartnerupflow.runtime.server.a2a_agent import PushNotifier, TreeAgentExecutor, agent_card
+from aipartnerupflow.runtime.server.a2a_app import A2AApplication
+from aipartnerupflow.runtime.server.a2a_handler import TreeRequestHandler
+from aipartnerupflow.runtime.server.a2a_store import DurablePushConfigStore, DurableTaskStore
 from aipartnerupflow.runtime.server.access import Access, RequestUser
 from aipartnerupflow.runtime.server.auth import Authenticator, AuthError
+from aipartnerupflow.runtime.server.bodies import BodyTooLarge, read_body, replay
 from aipartnerupflow.runtime.server.task_api import TaskApi
 from aipartnerupflow.runtime.server.webhooks import CallbackPolicy
 from aipartnerupflow.runtime.session import Database
@@ -37,6 +33,7 @@ from aipartnerupflow.version import __version__
 DEFAULT_MAX_BODY = 1024 * 1024
 #: Paths anyone may read, also with authentication on: the agent card.
 PUBLIC_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
+CHALLENGE = b'Bearer realm="aipartnerupflow"'
 
 
 class _UserContext(CallContextBuilder):
@@ -44,7 +41,9 @@ class _UserContext(CallContextBuilder):
         return ServerCallContext(user=RequestUser(request.state.user_id))
 
 
-async def _reply(send: Send, status: int, message: str) -> None:
+async def _reply(
+    send: Send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
     body = json.dumps({"error": message}).encode()
     await send(
         {
@@ -53,6 +52,7 @@ async def _reply(send: Send, status: int, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *headers,
             ],
         }
     )
@@ -60,8 +60,9 @@ async def _reply(send: Send, status: int, message: str) -> None:
 
 
 class Gatekeeper:
-    """Refuses bodies declared over ``max_body`` bytes (413) and, with authentication on, requests
-    without a valid bearer token (401); puts the acting user in ``request.state``."""
+    """Refuses bodies over ``max_body`` bytes (413), declared or streamed, and, with
+    authentication on, requests without a valid bearer token (401 with a
+    ``WWW-Authenticate`` challenge); puts the acting user in ``request.state``."""
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator | None, max_body: int) -> None:
         self.app = app
@@ -72,20 +73,26 @@ class Gatekeeper:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_large = f"request body over {self.max_body} bytes"
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            await _reply(send, 413, f"request body over {self.max_body} bytes")
+            await _reply(send, 413, too_large)
             return
         user = None
         if self.authenticator is not None and scope["path"] not in PUBLIC_PATHS:
             try:
                 user = self.authenticator.user_of(Request(scope))
             except AuthError as exc:
-                await _reply(send, 401, str(exc))
+                await _reply(send, 401, str(exc), [(b"www-authenticate", CHALLENGE)])
                 return
+        try:
+            body = await read_body(receive, self.max_body)
+        except BodyTooLarge:
+            await _reply(send, 413, too_large)
+            return
         scope.setdefault("state", {})["user_id"] = user
-        await self.app(scope, receive, send)
+        await self.app(scope, replay(body, receive), send)
 
 
 def create_app(
@@ -93,26 +100,25 @@ def create_app(
     *,
     auth_secret: str | None = None,
     base_url: str = "http://127.0.0.1:8000",
+    public_url: str | None = None,
     allowed_callback_hosts: Iterable[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
     recover: bool = True,
 ) -> Starlette:
     """The ASGI app: A2A at ``/`` (agent card at ``/.well-known/agent-card.json``), the
-    JSON-RPC task API at ``/tasks`` and ``/system``. With ``recover``, interrupted trees
-    resume when the app starts."""
+    JSON-RPC task API at ``/tasks`` and ``/system``. The card advertises ``public_url``
+    (default ``base_url``); callbacks may reach loopback and ``allowed_callback_hosts``.
+    With ``recover``, interrupted trees resume when the app starts."""
     access = Access(enabled=auth_secret is not None)
     policy = CallbackPolicy.of(allowed_callback_hosts)
     client = httpx.AsyncClient()
-    push_store = InMemoryPushNotificationConfigStore()
-    handler = DefaultRequestHandler(
-        agent_executor=TreeAgentExecutor(
-            db, access, policy, PushNotifier(push_store, client, policy)
-        ),
-        task_store=TreeTaskStore(db, access),
-        push_config_store=push_store,
+    push_store = DurablePushConfigStore(db)
+    executor = TreeAgentExecutor(db, access, PushNotifier(push_store, client, policy))
+    handler = TreeRequestHandler(
+        executor, policy, task_store=DurableTaskStore(db, access), push_config_store=push_store
     )
-    a2a = A2AStarletteApplication(
-        agent_card(base_url, __version__),
+    a2a = A2AApplication(
+        agent_card(public_url or base_url, __version__, bearer=auth_secret is not None),
         handler,
         context_builder=_UserContext(),
         max_content_length=max_body,

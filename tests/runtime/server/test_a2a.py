@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from a2a.client import ClientConfig, ClientFactory
+from a2a.client.errors import A2AClientJSONRPCError
 from a2a.types import (
     AgentCard,
     DataPart,
@@ -18,8 +20,10 @@ from a2a.types import (
     Role,
     Task,
     TaskIdParams,
+    TaskPushNotificationConfig,
     TaskQueryParams,
     TaskState,
+    TextPart,
 )
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 from support.samples import A2A_TREE as TREE
@@ -69,6 +73,16 @@ def data_of(response: Any) -> list[dict[str, Any]]:
         status = update.status if update is not None and hasattr(update, "status") else task.status
         messages = [status.message] if status.message else []
     return [part.root.data for m in messages for part in m.parts if part.root.kind == "data"]
+
+
+def text_message(text: str, task_id: str | None = None, **metadata: Any) -> Message:
+    return Message(
+        message_id=str(uuid.uuid4()),
+        role=Role.user,
+        parts=[TextPart(text=text)],
+        task_id=task_id,
+        metadata=metadata or None,
+    )
 
 
 def tree_message(tasks: list[dict[str, Any]], **metadata: Any) -> Message:
@@ -163,16 +177,22 @@ async def test_push_notifications_reach_a_loopback_receiver(base_url: str) -> No
     assert states[0] == "working" and states[-1] == "completed"  # every change, in order
 
 
-async def test_push_to_a_foreign_host_is_refused(base_url: str, db) -> None:
+async def test_push_to_a_foreign_host_is_refused_when_set(base_url: str, db) -> None:
     push = PushNotificationConfig(url="http://example.org/callback")
     client, httpx_client = await make_client(
         base_url, streaming=False, push_notification_configs=[push]
     )
-    responses = [r async for r in client.send_message(tree_message([SYSTEM_TASK]))]
-    await httpx_client.aclose()
-    final = data_of(responses[-1])[-1]
-    assert final["status"] == "failed" and "example.org" in final["error"]
+    with pytest.raises(A2AClientJSONRPCError, match=r"example\.org") as refused:
+        [r async for r in client.send_message(tree_message([SYSTEM_TASK]))]
+    assert refused.value.error.code == -32602
     assert await TaskRepository(db).list_tasks() == []
+    await httpx_client.aclose()
+    plain, plain_http = await make_client(base_url, streaming=False)
+    waiting, _ = [r async for r in plain.send_message(text_message("hello"))][-1]
+    config = TaskPushNotificationConfig(task_id=waiting.id, push_notification_config=push)
+    with pytest.raises(A2AClientJSONRPCError, match=r"example\.org"):
+        await plain.set_task_callback(config)
+    await plain_http.aclose()
 
 
 async def _wait_running(db, task_id: str) -> None:
@@ -183,6 +203,15 @@ async def _wait_running(db, task_id: str) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"{task_id} never started")
+
+
+async def _until(condition: Any) -> None:
+    """Wait (on the loop) until ``condition()`` holds: the stream delivered something."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the stream delivered nothing")
 
 
 async def test_cancel_by_message_ends_the_open_stream(base_url: str, db) -> None:
@@ -229,6 +258,7 @@ async def test_tasks_cancel_reaches_the_open_stream(base_url: str, db) -> None:
 
     streaming = asyncio.create_task(stream())
     await _wait_running(db, "long2")
+    await _until(lambda: a2a_ids)
     cancelled = await client.cancel_task(TaskIdParams(id=a2a_ids[0]))
     assert isinstance(cancelled, Task) and cancelled.status.state == TaskState.canceled
     await asyncio.wait_for(streaming, 10)
@@ -296,3 +326,100 @@ async def test_a2a_with_auth_acts_as_the_token_user(db) -> None:
             ).status_code == 401
         await alice_http.aclose()
         await bob_http.aclose()
+
+
+def text_of(task: Task) -> str:
+    message = task.status.message
+    return " ".join(p.root.text for p in message.parts if p.root.kind == "text") if message else ""
+
+
+async def test_a_message_without_tasks_waits_for_them_on_the_same_task(base_url: str) -> None:
+    client, httpx_client = await make_client(base_url, streaming=False)
+    waiting, _ = [r async for r in client.send_message(text_message("Hello"))][-1]
+    assert waiting.status.state == TaskState.input_required
+    assert '{"tasks": [...]}' in text_of(waiting)
+    again, _ = [r async for r in client.send_message(text_message("still?", waiting.id))][-1]
+    assert (again.id, again.status.state) == (waiting.id, TaskState.input_required)
+    as_text = text_message(json.dumps({"tasks": [{**SYSTEM_TASK, "id": "typed"}]}), waiting.id)
+    done, _ = [r async for r in client.send_message(as_text)][-1]
+    assert (done.id, done.status.state) == (waiting.id, TaskState.completed)
+    assert data_of((done, None))[-1]["root_task_id"] == "typed"
+    stored = await client.get_task(TaskQueryParams(id=waiting.id))
+    assert stored.status.state == TaskState.completed
+    assert [m.role for m in stored.history or []].count(Role.user) == 3
+    await httpx_client.aclose()
+
+
+async def test_streaming_resume_of_a_waiting_task(base_url: str) -> None:
+    client, httpx_client = await make_client(base_url)
+    first = [task async for task, _ in client.send_message(text_message("hi"))]
+    waiting = first[-1]
+    assert waiting.status.state == TaskState.input_required
+    message = tree_message([SYSTEM_TASK])
+    message.task_id = waiting.id
+    seen = [(task.id, task.status.state) async for task, _ in client.send_message(message)]
+    assert seen[-1] == (waiting.id, TaskState.completed)
+    assert TaskState.working in {state for _, state in seen}
+    await httpx_client.aclose()
+
+
+@pytest.mark.parametrize("form", ["tasks/cancel", "metadata", "no parts"])
+async def test_every_cancel_form_cancels_a_waiting_task(base_url: str, form: str) -> None:
+    client, httpx_client = await make_client(base_url, streaming=False)
+    waiting, _ = [r async for r in client.send_message(text_message("Hello"))][-1]
+    if form == "tasks/cancel":
+        cancelled = await client.cancel_task(TaskIdParams(id=waiting.id))
+    else:
+        message = text_message("stop", waiting.id, cancel=True)
+        if form == "no parts":
+            message = Message(message_id="m", role=Role.user, parts=[], task_id=waiting.id)
+        cancelled, _ = [r async for r in client.send_message(message)][-1]
+    assert (cancelled.id, cancelled.status.state) == (waiting.id, TaskState.canceled)
+    assert (await client.get_task(TaskQueryParams(id=waiting.id))).status.state == (
+        TaskState.canceled
+    )
+    with pytest.raises(A2AClientJSONRPCError) as again:
+        await client.cancel_task(TaskIdParams(id=waiting.id))
+    assert again.value.error.code == -32002
+    await httpx_client.aclose()
+
+
+async def test_cancel_applies_to_the_run_when_its_root_has_finished(base_url: str, db) -> None:
+    tasks = [
+        {"id": "root", "name": "root", "schemas": {"method": "system_info_executor"}},
+        {
+            "id": "slow",
+            "name": "slow",
+            "parent_id": "root",
+            "schemas": {"method": "sleepy_executor"},
+        },
+        {
+            "id": "after",
+            "name": "after",
+            "parent_id": "root",
+            "dependencies": [{"id": "slow"}],
+            "schemas": {"method": "system_info_executor"},
+        },
+    ]
+    client, httpx_client = await make_client(base_url)
+    ids: list[str] = []
+
+    async def stream() -> None:
+        async for task, _ in client.send_message(tree_message(tasks)):
+            ids.append(task.id)
+
+    streaming = asyncio.create_task(stream())
+    await _wait_running(db, "slow")
+    repo = TaskRepository(db)
+    for _ in range(500):
+        if (await repo.get_task_by_id("root")).status == "completed":
+            break
+        await asyncio.sleep(0.02)
+    assert (await repo.get_task_by_id("root")).status == "completed"
+    await _until(lambda: ids)
+    cancelled = await client.cancel_task(TaskIdParams(id=ids[0]))
+    assert cancelled.status.state == TaskState.canceled
+    await asyncio.wait_for(streaming, 10)
+    await httpx_client.aclose()
+    statuses = {t: (await repo.get_task_by_id(t)).status for t in ("root", "slow", "after")}
+    assert statuses == {"root": "completed", "slow": "cancelled", "after": "cancelled"}
