@@ -53,6 +53,16 @@ class TaskStateError(TaskValidationError):
     """The command is not allowed in the task's current status."""
 
 
+class LimitExceededError(TaskValidationError):
+    """A value is beyond a documented limit (length, range, nesting depth or size, see
+    ``aipartnerupflow.events.domain.limits``); nothing was recorded."""
+
+
+class InvalidTextError(TaskValidationError):
+    """Text holds a NUL character or an unpaired surrogate, which not every database
+    stores; nothing was recorded."""
+
+
 class ConcurrencyError(TaskFlowError, RuntimeError):
     """Another writer appended to the same tree first; the command was not recorded."""
 

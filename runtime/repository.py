@@ -18,7 +18,7 @@ from aipartnerupflow.errors import (
 )
 from aipartnerupflow.events.domain.cause import current_cause
 from aipartnerupflow.events.domain.tree import TaskTree
-from aipartnerupflow.events.domain.validation import build_spec, check_task_id
+from aipartnerupflow.events.domain.validation import build_spec, check_row_count, check_task_id
 from aipartnerupflow.events.store.log import Work
 from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
@@ -222,7 +222,8 @@ class TaskRepository:
         if root_only:
             query = query.where(_tasks.c.parent_id.is_(None))
         query = query.order_by(_tasks.c.created_at.desc(), _tasks.c.id.desc())
-        query = query.limit(max(0, int(limit))).offset(max(0, int(offset)))
+        query = query.limit(check_row_count(limit, "limit"))
+        query = query.offset(check_row_count(offset, "offset"))
         return await self.db.run(self._select, query)
 
     def _select(self, query: Any) -> list[TaskModel]:

@@ -24,13 +24,16 @@ from aipartnerupflow.errors import (
     TaskStateError,
     TaskValidationError,
 )
+from aipartnerupflow.events.domain.limits import MAX_KEY_CHARS
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.validation import (
     IMMUTABLE_FIELDS,
     check_field,
     check_json,
     check_progress,
+    check_task_size,
     check_time,
+    clean_message,
     find_cycle,
 )
 
@@ -326,6 +329,7 @@ class TaskTree(Aggregate):
         value = check_field(field, value, task_id)
         if field == "dependencies":
             self._check_new_dependencies(task_id, value)
+        check_task_size({**state, field: value}, task_id)
         if state[field] == value:
             return False
         self.trigger_event(self.TaskUpdated, task_id=task_id, cause=cause, changes={field: value})
@@ -356,10 +360,8 @@ class TaskTree(Aggregate):
         if progress is not None:
             progress = check_progress(progress, task_id)
         result = check_json(result, task_id, "result")
-        if error is not None and not isinstance(error, str):
-            error = str(error)
-        if error_type is not None and not isinstance(error_type, str):
-            error_type = str(error_type)
+        error = clean_message(error)
+        error_type = clean_message(error_type, max_chars=MAX_KEY_CHARS)
         started_at = check_time(started_at, task_id, "started_at")
         completed_at = check_time(completed_at, task_id, "completed_at")
         if status == TaskStatus.IN_PROGRESS == state["status"] and attempt is None:
@@ -394,7 +396,13 @@ class TaskTree(Aggregate):
 
     def record_hook_failure(self, task_id: str, hook: str, error: str, cause: Cause) -> None:
         self.require(task_id)
-        self.trigger_event(self.HookFailed, task_id=task_id, cause=cause, hook=hook, error=error)
+        self.trigger_event(
+            self.HookFailed,
+            task_id=task_id,
+            cause=cause,
+            hook=clean_message(hook, max_chars=MAX_KEY_CHARS),
+            error=clean_message(error),
+        )
 
     def delete(self, task_id: str, cause: Cause) -> list[str]:
         """Delete a task with its descendants; returns the deleted ids, children first."""

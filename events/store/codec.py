@@ -8,6 +8,8 @@ from uuid import UUID
 import msgpack
 from eventsourcing.persistence import Transcoder
 
+from aipartnerupflow.errors import TaskValidationError
+
 _UUID_EXT = 1
 
 
@@ -16,7 +18,7 @@ def _encode_extra(obj: Any) -> Any:
         return msgpack.ExtType(_UUID_EXT, obj.bytes)
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
-    raise TypeError(f"cannot encode {type(obj).__name__} in the event log")
+    raise TypeError(f"no msgpack form for {type(obj).__name__} {obj!r:.60}")
 
 
 def _decode_extra(code: int, data: bytes) -> Any:
@@ -32,7 +34,12 @@ class MsgpackTranscoder(Transcoder):
         self._packer = msgpack.Packer(default=_encode_extra, use_bin_type=True, datetime=True)
 
     def encode(self, obj: Any) -> bytes:
-        return self._packer.pack(obj)
+        # Validation keeps such values out; should one slip through, it is still refused
+        # with a typed error before anything is written.
+        try:
+            return self._packer.pack(obj)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TaskValidationError(f"cannot be stored in the event log: {exc}") from None
 
     def decode(self, data: bytes) -> Any:
         return msgpack.unpackb(

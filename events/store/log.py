@@ -92,7 +92,10 @@ class TaskLog(Application):
     def __init__(self, connections: Connections, *, cache_size: int = 256) -> None:
         self.connections = connections
         self.listeners: list[RecordListener] = []
+        # Versions of the latest snapshots of recently written trees, least recent first;
+        # bounded so a process that writes trees for months does not grow with them.
         self._snapshot_versions: dict[UUID, int] = {}
+        self._snapshot_versions_kept = max(4 * cache_size, 1024)
         super().__init__(
             env={"AGGREGATE_CACHE_MAXSIZE": str(cache_size), "IS_SNAPSHOTTING_ENABLED": "y"}
         )
@@ -189,7 +192,7 @@ class TaskLog(Application):
         after it, so this keeps both the write and the load cost of a tree linear.
         """
         assert self.snapshots is not None
-        last = self._snapshot_versions.get(tree.id)
+        last = self._snapshot_versions.pop(tree.id, None)
         if last is None:
             latest = self.snapshots.recorder.select_events(tree.id, desc=True, limit=1)
             last = latest[0].originator_version if latest else 0
@@ -197,6 +200,8 @@ class TaskLog(Application):
             self.snapshots.put([TaskTree.Snapshot.take(tree)])
             last = tree.version
         self._snapshot_versions[tree.id] = last
+        if len(self._snapshot_versions) > self._snapshot_versions_kept:
+            del self._snapshot_versions[next(iter(self._snapshot_versions))]
 
     def _discard(self, work: Work) -> None:
         for tree in work.trees:
