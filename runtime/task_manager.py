@@ -11,7 +11,15 @@ from sqlalchemy import case, func, select
 from aipartnerupflow.actors import running
 from aipartnerupflow.actors.messages import Cancel, Start
 from aipartnerupflow.actors.registry import ExtensionRegistry, get_registry
-from aipartnerupflow.actors.supervisor import TreeSupervisor
+from aipartnerupflow.actors.reports import (
+    CancelAnswer,
+    RunSummary,
+    StreamEvent,
+    cancel_not_found,
+    cancel_refused,
+    cancelled,
+)
+from aipartnerupflow.actors.supervisor import Observer, TreeSupervisor
 from aipartnerupflow.errors import TaskStateError
 from aipartnerupflow.events.domain.cause import current_cause
 from aipartnerupflow.events.domain.status import TaskStatus
@@ -25,7 +33,7 @@ from aipartnerupflow.runtime.streaming import StreamingCallbacks
 DEFAULT_CANCEL_MESSAGE = "Cancelled by user"
 
 
-def _settle(answer: asyncio.Future[dict[str, Any]], result: dict[str, Any]) -> None:
+def _settle(answer: asyncio.Future[CancelAnswer], result: CancelAnswer) -> None:
     if not answer.done():
         answer.set_result(result)
 
@@ -44,8 +52,8 @@ class TaskManager:
         max_concurrency: int = 64,
         registry: ExtensionRegistry | None = None,
     ) -> None:
+        # ``root_task_id`` is accepted as 0.9.0 did; each run's root is the tree it is given.
         self.db = db
-        self.root_task_id = root_task_id
         self.pre_hooks = list(pre_hooks or [])
         self.post_hooks = list(post_hooks or [])
         self.executor_instances: dict[str, Any] = (
@@ -54,7 +62,7 @@ class TaskManager:
         self.max_concurrency = max_concurrency
         self.registry = registry or get_registry()
         self._repository = TaskRepository(db)
-        self._streaming = StreamingCallbacks(root_task_id)
+        self._streaming = StreamingCallbacks()
 
     @property
     def task_repository(self) -> TaskRepository:
@@ -84,19 +92,19 @@ class TaskManager:
         as it commits and a ``final`` event at the end (also when the tree fails).
         ``use_callback=False`` feeds only ``streaming_callbacks.events()`` subscribers."""
 
-        def observe(events: list[dict[str, Any]]) -> None:
+        def observe(events: list[StreamEvent]) -> None:
             self._streaming.emit(events, use_callbacks=use_callback)
 
         await self.run_tree(task_tree.task.id, observer=observe)
 
-    async def run_tree(self, root_task_id: str, observer: Any = None) -> dict[str, Any]:
+    async def run_tree(self, root_task_id: str, observer: Observer | None = None) -> RunSummary:
         """Run the subtree of ``root_task_id``; returns ``{status, progress, root_task_id,
         result, task_count}`` where status is the subtree's derived status."""
         loop = asyncio.get_running_loop()
         tree_id = await self.db.run(self._repository.queries.tree_id_of, root_task_id)
-        done: asyncio.Future[dict[str, Any] | BaseException] = loop.create_future()
+        done: asyncio.Future[RunSummary | BaseException] = loop.create_future()
 
-        def on_done(outcome: dict[str, Any] | BaseException) -> None:
+        def on_done(outcome: RunSummary | BaseException) -> None:
             if not done.done():
                 done.set_result(outcome)
 
@@ -126,7 +134,7 @@ class TaskManager:
             raise outcome
         return outcome
 
-    async def cancel_task(self, task_id: str, error_message: str | None = None) -> dict[str, Any]:
+    async def cancel_task(self, task_id: str, error_message: str | None = None) -> CancelAnswer:
         """Cancel a task, its descendants and the tasks that require it.
 
         Returns ``{"status": "cancelled", "message", ...}`` with ``partial_result`` and
@@ -136,17 +144,9 @@ class TaskManager:
         message = error_message or DEFAULT_CANCEL_MESSAGE
         task = await self._repository.get_task_by_id(task_id)
         if task is None:
-            return {
-                "status": "failed",
-                "message": f"task {task_id!r} not found",
-                "error": "not_found",
-            }
+            return cancel_not_found(task_id)
         if TaskStatus.is_terminal(task.status):
-            return {
-                "status": "failed",
-                "message": f"task {task_id!r} is already {task.status}",
-                "current_status": task.status,
-            }
+            return cancel_refused(task_id, task.status)
         cause = _cause(current_cause(), {"user_id": task.user_id})
         supervisor = running.supervisor_of(task.tree_id)
         if supervisor is None:
@@ -154,9 +154,9 @@ class TaskManager:
                 self.db.log.run, lambda work: self._cancel_idle(work, task, message, cause)
             )
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
+        answer: asyncio.Future[CancelAnswer] = loop.create_future()
 
-        def reply(result: dict[str, Any]) -> None:
+        def reply(result: CancelAnswer) -> None:
             loop.call_soon_threadsafe(_settle, answer, result)
 
         supervisor.tell(Cancel(task_id, message, cause, reply))
@@ -164,7 +164,7 @@ class TaskManager:
 
     def _cancel_idle(
         self, work: Work, task: TaskModel, message: str, cause: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> CancelAnswer:
         """Cancel in a tree nobody runs: record it for every active task in scope."""
         tree = work.tree(task.tree_id)
         cause = {**cause, "reason": message}
@@ -175,14 +175,9 @@ class TaskManager:
         ]
         for victim in victims:
             tree.set_status(victim, TaskStatus.CANCELLED, cause, error=message)
-        return {
-            "status": "cancelled",
-            "message": message,
-            "task_id": task.id,
-            "cancelled_task_ids": victims,
-        }
+        return cancelled(task.id, message, victims)
 
-    async def recover(self) -> list[dict[str, Any]]:
+    async def recover(self) -> list[RunSummary]:
         """Resume every tree that was interrupted mid-run (some task started, some task
         still active): completed tasks are kept, started ones run again (attempt + 1)."""
         roots = await self.db.run(self._interrupted_roots)

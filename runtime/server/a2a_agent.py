@@ -32,6 +32,7 @@ from a2a.types import (
 from a2a.types import TaskStatus as A2ATaskStatus
 from a2a.utils.errors import ServerError
 
+from aipartnerupflow.actors.reports import StreamEvent
 from aipartnerupflow.errors import TaskValidationError
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
@@ -105,9 +106,9 @@ _FINISH = {
 }
 
 
-def _put_all(queue: asyncio.Queue[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+def _put_all(queue: asyncio.Queue[dict[str, Any]], items: list[StreamEvent]) -> None:
     for item in items:
-        queue.put_nowait(item)
+        queue.put_nowait(dict(item))
 
 
 @dataclass
@@ -263,7 +264,7 @@ class TreeAgentExecutor(AgentExecutor):
         await self.access.require(self.db, root, user)
         message = meta.get("error_message") or DEFAULT_CANCEL_MESSAGE
         with caused_by(user_id=user, request_id=context.task_id):
-            answer = await TaskManager(self.db).cancel_task(root, message)
+            answer: dict[str, Any] = dict(await TaskManager(self.db).cancel_task(root, message))
         if "partial_result" in answer:
             answer["result"] = answer["partial_result"]
         cancelled = answer["status"] == TaskStatus.CANCELLED
@@ -279,7 +280,7 @@ class TreeAgentExecutor(AgentExecutor):
         except ValueError as exc:
             raise ServerError(error=TaskNotCancelableError(message=str(exc))) from None
         with caused_by(user_id=user, request_id=context.task_id):
-            answer = await TaskManager(self.db).cancel_task(root)
+            answer: dict[str, Any] = dict(await TaskManager(self.db).cancel_task(root))
         if answer["status"] != TaskStatus.CANCELLED:
             raise ServerError(error=TaskNotCancelableError(message=answer["message"]))
         if "partial_result" in answer:

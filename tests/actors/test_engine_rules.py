@@ -177,7 +177,7 @@ async def test_unknown_executor_and_bad_inputs_fail_only_their_task(db) -> None:
     await run(db, tasks)
     ghost, typed, fine = [await status_of(db, t) for t in ("ghost", "typed", "fine")]
     assert (ghost.status, ghost.error_type) == ("failed", "ExecutorNotFoundError")
-    assert (typed.status, typed.error_type) == ("failed", "validation_error")
+    assert (typed.status, typed.error_type) == ("failed", "InputValidationError")
     assert "'text'" in typed.error
     assert fine.status == "completed"
 
