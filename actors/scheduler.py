@@ -80,9 +80,6 @@ class Scheduler:
         """Nothing of the run waits, is ready or runs."""
         return not (self._waiting or self._ready or self.running)
 
-    def is_waiting(self, task_id: str) -> bool:
-        return task_id in self._waiting
-
     # ------------------------------------------------------------------ changes
 
     def begin(self) -> list[Blocked]:

@@ -100,7 +100,8 @@ class TreeSupervisor(pykka.ThreadingActor):
         self.recorder = ChangeRecorder(db, tree_id, self._committed)
         self._scheduler: Scheduler | None = None
         self.states: dict[str, dict[str, Any]] = {}
-        self.started_at: dict[str, float] = {}
+        self.started_at: dict[str, float] = {}  # launched jobs, until their task ends
+        self.unlaunched = 0  # jobs whose start waits for the next commit
         self.stopping: set[str] = set()  # running tasks a cancel is stopping
         self.finished = False
 
@@ -146,7 +147,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         elif isinstance(message, Stopped):
             self._stopped(message)
         self._start_ready()
-        if self.recorder.due or self.actor_inbox.empty():
+        if self.recorder.due or self.actor_inbox.empty() or self._starved():
             self.recorder.flush()
             self._finish_if_done()
         return None
@@ -185,6 +186,11 @@ class TreeSupervisor(pykka.ThreadingActor):
         states = {task_id: dict(state) for task_id, state in tree.tasks.items()}
         return states, [self.root_id, *tree.descendant_ids(self.root_id)]
 
+    def _starved(self) -> bool:
+        """Jobs wait for a commit while no executor runs: committing now beats a bigger
+        batch, which would leave the loop idle meanwhile."""
+        return self.unlaunched > 0 and not self.started_at
+
     def _is_running(self, task_id: str) -> bool:
         return task_id in self.scheduler.running and task_id not in self.stopping
 
@@ -194,6 +200,7 @@ class TreeSupervisor(pykka.ThreadingActor):
             return
         jobs = [self._job(task_id) for task_id in self.scheduler.take_ready()]
         if jobs:
+            self.unlaunched += len(jobs)
             self.recorder.then(partial(self._launch, jobs))
 
     def _job(self, task_id: str) -> Job:
@@ -208,6 +215,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         return plan_job(state, self.tree_id, self.registry)
 
     def _launch(self, jobs: list[Job]) -> None:
+        self.unlaunched -= len(jobs)
         now = time.monotonic()
         for job in jobs:
             self.started_at[job.task.id] = now
