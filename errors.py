@@ -1,7 +1,11 @@
-"""Typed errors raised by the public API.
+"""Typed errors raised by the public API, and the errors a run records for a task.
 
 Every error caused by bad input is a ``ValueError`` subclass whose message names the
 task and the field at fault and says why; raising one never leaves anything in the log.
+
+A task that fails records ``error_type`` = the class name of the exception that ended it:
+the executor's own exception, or one of the ``TaskRunError`` classes below when the
+engine itself decided that the task fails.
 """
 
 from __future__ import annotations
@@ -77,3 +81,32 @@ class RunInterruptedError(TaskFlowError, RuntimeError):
 
 class DatabaseConfigError(TaskFlowError, ValueError):
     """The database URL cannot be used: unknown dialect or a driver that is not installed."""
+
+
+class TaskRunError(TaskFlowError):
+    """The engine failed a task of a running tree; recorded as the task's error, never raised
+    to the caller of the run."""
+
+
+class ExecutorNotFoundError(TaskRunError, LookupError):
+    """No executor is registered under the name the task asks for."""
+
+
+class InputValidationError(TaskRunError, ValueError):
+    """The task's inputs do not match its executor's input schema."""
+
+
+class DependencyFailedError(TaskRunError):
+    """A required dependency of the task failed or was cancelled."""
+
+
+class DependencyOutsideRunError(TaskRunError):
+    """A dependency is not finished and is not part of this run, so it never will be."""
+
+
+class ResultError(TaskRunError, ValueError):
+    """The executor returned a result the log cannot store (not JSON)."""
+
+
+class ExecutorError(TaskRunError):
+    """The executor returned a failed result without naming its own ``error_type``."""

@@ -1,12 +1,14 @@
-"""One run of one task on the application's asyncio loop: hooks, checks, retries, timeout."""
+"""One run of one task: the job planned from its state, then run on the application's
+asyncio loop (hooks, checks, retries, timeout)."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
+from uuid import UUID
 
 from aipartnerupflow.actors.executor import ExecutableTask, bind_progress_sink
 from aipartnerupflow.actors.input_schema import validate_inputs
@@ -18,11 +20,18 @@ from aipartnerupflow.actors.messages import (
     Progress,
     Retrying,
 )
-from aipartnerupflow.actors.registry import ExtensionRegistry
-from aipartnerupflow.errors import TaskValidationError
+from aipartnerupflow.actors.registry import ExtensionRegistry, resolve_executor_id
+from aipartnerupflow.errors import (
+    ExecutorError,
+    ExecutorNotFoundError,
+    InputValidationError,
+    ResultError,
+    TaskValidationError,
+)
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.validation import check_json
 from aipartnerupflow.logs import get_logger
+from aipartnerupflow.projections.models import TaskModel
 
 log = get_logger("aipartnerupflow.job")
 
@@ -35,6 +44,47 @@ async def _maybe_await(value: Any) -> Any:
 
 def _hook_name(hook: Any) -> str:
     return getattr(hook, "__qualname__", None) or type(hook).__name__
+
+
+def merged_inputs(
+    state: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The task's inputs with the results of its completed dependencies merged in.
+
+    A result holding a dict under ``"result"`` gives that dict; with input-schema
+    ``properties`` only matching keys are copied, otherwise ``inputs[dependency id]``.
+    """
+    inputs = dict(state["inputs"])
+    properties = (state["schemas"].get("input_schema") or {}).get("properties")
+    for dep in state["dependencies"]:
+        dep_state = states[dep["id"]]
+        if dep_state["status"] != TaskStatus.COMPLETED:
+            continue
+        result = dep_state["result"]
+        if isinstance(result, dict) and isinstance(result.get("result"), dict):
+            result = result["result"]
+        if properties and isinstance(result, dict):
+            inputs.update({k: v for k, v in result.items() if k in properties})
+        else:
+            inputs[dep["id"]] = result
+    return inputs
+
+
+def plan_job(state: dict[str, Any], tree_id: UUID, registry: ExtensionRegistry) -> Job:
+    """The job for the attempt ``state`` records (its start already applied)."""
+    # Hooks and executors get their own copies: they may mutate what they are given.
+    task = TaskModel.detached_copy(state, tree_id)
+    executor_id, registered = resolve_executor_id(task, registry)
+    params = state["params"]
+    return Job(
+        task=task,
+        executor_id=executor_id,
+        registered=registered,
+        attempt=state["attempt"],
+        max_retries=int(params.get("max_retries", 0) or 0),
+        retry_delay=float(params.get("retry_delay", 0.5)),
+        timeout=float(params["timeout"]) if params.get("timeout") else None,
+    )
 
 
 class JobRunner:
@@ -55,40 +105,24 @@ class JobRunner:
         self.tell = tell
 
     async def run(self, job: Job) -> Outcome:
-        started = time.monotonic()
+        """Run ``job`` to its outcome; an executor or hook bug never escapes."""
         task = job.task
         try:
-            outcome = await self._run(job)
+            return await self._run(job)
         except asyncio.CancelledError:
-            outcome = Outcome(task.id, TaskStatus.CANCELLED, error="cancelled")
-        except Exception as exc:  # an executor or hook bug must never crash the tree
-            outcome = Outcome(
-                task.id,
-                TaskStatus.FAILED,
-                error=str(exc) or repr(exc),
-                error_type=type(exc).__name__,
-            )
+            return Outcome(task.id, TaskStatus.CANCELLED, error="cancelled")
+        except Exception as exc:
+            return Outcome.failure(task.id, exc)
         finally:
             self.instances.pop(task.id, None)
-        return Outcome(
-            outcome.task_id,
-            outcome.status,
-            outcome.result,
-            outcome.error,
-            outcome.error_type,
-            time.monotonic() - started,
-        )
 
     async def _run(self, job: Job) -> Outcome:
         task = job.task
         if not job.registered:
             wanted = job.executor_id or task.name
-            return Outcome(
-                task.id,
-                TaskStatus.FAILED,
-                error=f"no executor is registered as {wanted!r} (looked at params.executor_id, "
-                "schemas.method, then the task name)",
-                error_type="ExecutorNotFoundError",
+            raise ExecutorNotFoundError(
+                f"no executor is registered as {wanted!r} (looked at params.executor_id, "
+                "schemas.method, then the task name)"
             )
         assert job.executor_id is not None
         original_inputs = dict(task.inputs)
@@ -99,19 +133,12 @@ class JobRunner:
         inputs = task.inputs
         executor = self.registry.create_executor(job.executor_id, inputs)
         if executor is None:  # unregistered since the job was planned
-            return Outcome(
-                task.id,
-                TaskStatus.FAILED,
-                error=f"executor {job.executor_id!r} is no longer registered",
-                error_type="ExecutorNotFoundError",
-            )
+            raise ExecutorNotFoundError(f"executor {job.executor_id!r} is no longer registered")
         self.instances[task.id] = executor
         bind_progress_sink(executor, lambda value: self.tell(Progress(task.id, value)))
         problems = validate_inputs(inputs, executor.get_input_schema() or {})
         if problems:
-            return Outcome(
-                task.id, TaskStatus.FAILED, error="; ".join(problems), error_type="validation_error"
-            )
+            raise InputValidationError("; ".join(problems))
         own_pre, own_post = self.registry.executor_hooks(job.executor_id)
         result = None
         if own_pre is not None:
@@ -133,26 +160,18 @@ class JobRunner:
                 result = await (asyncio.wait_for(call, job.timeout) if job.timeout else call)
                 outcome = _outcome_of(task_id, result)
             except TimeoutError:
-                outcome = Outcome(
-                    task_id,
-                    TaskStatus.FAILED,
-                    error=f"timed out after {job.timeout} s",
-                    error_type="TimeoutError",
-                )
+                outcome = Outcome.failure(task_id, TimeoutError(f"timed out after {job.timeout} s"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                outcome = Outcome(
-                    task_id,
-                    TaskStatus.FAILED,
-                    error=str(exc) or repr(exc),
-                    error_type=type(exc).__name__,
-                )
+                outcome = Outcome.failure(task_id, exc)
             if outcome.status != TaskStatus.FAILED or attempt >= job.max_retries:
                 return outcome
             attempt += 1
-            self.tell(Retrying(task_id, job.attempt + attempt, outcome.error or ""))
-            await asyncio.sleep(job.retry_delay * 2 ** (attempt - 1))
+            # The next attempt starts once its start is recorded (and the delay is over).
+            recorded, done = _acknowledgement()
+            self.tell(Retrying(task_id, job.attempt + attempt, outcome.error or "", done))
+            await asyncio.gather(asyncio.sleep(job.retry_delay * 2 ** (attempt - 1)), recorded)
 
     async def _call_hook(self, task_id: str, hook: Any, *args: Any) -> Any:
         try:
@@ -165,19 +184,36 @@ class JobRunner:
             return None
 
 
+def _acknowledgement() -> tuple[asyncio.Future[None], Callable[[], None]]:
+    """A future on this loop and the callback, safe from any thread, that resolves it."""
+    loop = asyncio.get_running_loop()
+    recorded: asyncio.Future[None] = loop.create_future()
+
+    def settle() -> None:
+        if not recorded.done():
+            recorded.set_result(None)
+
+    def done() -> None:
+        with suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(settle)
+
+    return recorded, done
+
+
 def _outcome_of(task_id: str, result: Any) -> Outcome:
     """An executor's return value as an outcome; ``{"status": "failed", ...}`` is a failure,
     and so is a result the log cannot store (checked here, so it fails only this task)."""
     try:
         result = check_json(result, task_id, "result")
     except TaskValidationError as exc:
-        return Outcome(task_id, TaskStatus.FAILED, error=str(exc), error_type="ResultError")
+        return Outcome.failure(task_id, ResultError(str(exc)))
     if isinstance(result, dict) and result.get("status") == TaskStatus.FAILED:
         return Outcome(
             task_id,
             TaskStatus.FAILED,
             result=result,
             error=str(result.get("error") or "failed"),
-            error_type=result.get("error_type") or "ExecutorError",
+            # The executor names its own error; one that does not gets the engine's name.
+            error_type=result.get("error_type") or ExecutorError.__name__,
         )
     return Outcome(task_id, TaskStatus.COMPLETED, result=result)

@@ -1,11 +1,17 @@
-"""Messages between the tree supervisor, its task actors and the asyncio loop."""
+"""Messages to a tree supervisor, and the jobs and outcomes it exchanges with the loop.
+
+Messages are told to the supervisor's inbox from the application's asyncio loop (where
+jobs run) or from callers on any thread; each is immutable and documents its fields.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from aipartnerupflow.actors.reports import CancelAnswer
+from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.projections.models import TaskModel
 
 
@@ -31,7 +37,11 @@ class Outcome:
     result: Any = None
     error: str | None = None
     error_type: str | None = None
-    duration: float = 0.0
+
+    @classmethod
+    def failure(cls, task_id: str, exc: BaseException, result: Any = None) -> Outcome:
+        """A failed run; ``error_type`` is always the class name of the exception."""
+        return cls(task_id, TaskStatus.FAILED, result, str(exc) or repr(exc), type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -73,11 +83,16 @@ class Progress:
 
 @dataclass(frozen=True)
 class Retrying:
-    """A run failed and starts again (attempt numbers count from 1)."""
+    """A run failed and starts again (attempt numbers count from 1).
+
+    ``recorded`` is called (on the supervisor's thread) once the new attempt is
+    committed: the executor is entered again only then.
+    """
 
     task_id: str
     attempt: int
     error: str
+    recorded: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -91,25 +106,24 @@ class HookFailed:
 
 @dataclass(frozen=True)
 class Cancel:
-    """Cancel a task of the tree (and what hangs on it); ``reply`` gets the answer dict."""
+    """Cancel a task of the tree (and what hangs on it); ``reply`` gets the answer once
+    the cancellation is committed (called on the supervisor's thread)."""
 
     task_id: str
     message: str
     cause: dict[str, Any]
-    reply: Callable[[dict[str, Any]], None]
+    reply: Callable[[CancelAnswer], None]
 
 
 @dataclass(frozen=True)
-class RunJobs:
-    """Task actor: run these jobs on the loop."""
+class Stopped:
+    """The running jobs of a cancel were stopped.
 
-    jobs: list[Job]
+    ``victims`` are every task the cancel reached, ``stopped`` the ones that were running,
+    and ``reports`` maps a stopped task's id to what its executor's ``cancel()`` returned.
+    """
 
-
-@dataclass(frozen=True)
-class CancelJobs:
-    """Task actor: stop these running jobs; ``reply`` gets ``{task_id: cancel() report}``."""
-
-    task_ids: list[str]
-    reply: Callable[[dict[str, Any]], None]
-    reports: dict[str, Any] = field(default_factory=dict)
+    request: Cancel
+    victims: list[str]
+    stopped: list[str]
+    reports: dict[str, Any]

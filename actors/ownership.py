@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -32,7 +32,7 @@ DEFAULT_TTL = 10.0
 #: Seconds between two looks for requests addressed to this process's trees.
 DEFAULT_POLL = 0.2
 
-Reply = Callable[[dict[str, Any]], None]
+Reply = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass
@@ -184,7 +184,7 @@ class Ownership:
             watcher.on_request(kind, body, self._replier(request_id))
 
     def _replier(self, request_id: int) -> Reply:
-        def reply(answer: dict[str, Any]) -> None:
+        def reply(answer: Mapping[str, Any]) -> None:
             self.db.call(self._in_transaction, leases.answer_request, request_id, answer)
 
         return reply

@@ -38,6 +38,13 @@ def running_tree_ids() -> list[UUID]:
 
 
 @atexit.register
-def _stop_all_actors() -> None:
-    # Actor threads are not daemons: without this an interpreter exit would wait on them.
-    pykka.ActorRegistry.stop_all(block=True, timeout=5)
+def stop_supervisors() -> None:
+    """Stop this process's tree supervisors (run at interpreter exit).
+
+    Actor threads are not daemons: without this an exit would wait on them. Only this
+    library's actors are stopped; the host's own pykka actors are not ours to stop.
+    """
+    with _lock:
+        supervisors = list(_running.values())
+    for supervisor in supervisors:
+        supervisor.stop(block=True, timeout=5)

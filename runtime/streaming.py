@@ -7,24 +7,24 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from aipartnerupflow.actors.reports import StreamEvent
 from aipartnerupflow.logs import get_logger
 
 log = get_logger("aipartnerupflow.streaming")
 
-StreamEvent = dict[str, Any]
 StreamCallback = Callable[[StreamEvent], Any]
 
 
 class StreamingCallbacks:
     """Fans out stream events, in commit order, on the application's loop.
 
-    Events are dicts with ``type`` (task_start, progress, task_completed, task_failed,
-    task_cancelled, final), ``task_id``, ``root_task_id``, ``status``, ``timestamp`` and
-    ``progress``/``result``/``error``. A ``final`` event always ends a run.
+    Events are dicts (see ``StreamEvent``) with ``type`` (task_start, progress,
+    task_completed, task_failed, task_cancelled, final), ``task_id``, ``root_task_id``,
+    ``status``, ``timestamp`` and ``progress``/``result``/``error``. A ``final`` event
+    always ends a run.
     """
 
-    def __init__(self, root_task_id: str | None = None) -> None:
-        self.root_task_id = root_task_id
+    def __init__(self) -> None:
         self._callbacks: list[StreamCallback] = []
         self._queues: list[asyncio.Queue[StreamEvent]] = []
         self._pending: set[asyncio.Future[Any]] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from aipartnerupflow.actors.reports import RunSummary
 from aipartnerupflow.runtime.creator import TaskCreator
 from aipartnerupflow.runtime.session import Database, get_default_session
 from aipartnerupflow.runtime.streaming import StreamCallback
@@ -31,16 +32,16 @@ class TaskExecutor:
         *,
         db: Database | None = None,
         streaming_callback: StreamCallback | None = None,
-    ) -> dict[str, Any]:
+    ) -> RunSummary:
         """Create the tree from ``tasks`` (all or nothing) and run it to the end.
 
         Returns ``{"status", "progress", "root_task_id", "result", "task_count"}``: the
-        tree's derived status and the real root id (``root_task_id`` only labels the
-        run's stream). With ``use_streaming``, ``streaming_callback`` gets every event.
+        tree's derived status and the real root id (``root_task_id`` is accepted as 0.9.0
+        did and not used). With ``use_streaming``, ``streaming_callback`` gets every event.
         """
         database = db or get_default_session()
         tree = await TaskCreator(database).create_task_tree_from_array(tasks)
-        manager = TaskManager(database, root_task_id=root_task_id or tree.task.id)
+        manager = TaskManager(database)
         observer = None
         if use_streaming:
             if streaming_callback is not None:

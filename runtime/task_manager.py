@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pykka
@@ -13,7 +13,15 @@ from aipartnerupflow.actors import running
 from aipartnerupflow.actors.messages import Abandon, Cancel, Start
 from aipartnerupflow.actors.ownership import Ownership, Reply, Watcher
 from aipartnerupflow.actors.registry import ExtensionRegistry, get_registry
-from aipartnerupflow.actors.supervisor import TreeSupervisor
+from aipartnerupflow.actors.reports import (
+    CancelAnswer,
+    RunSummary,
+    StreamEvent,
+    cancel_not_found,
+    cancel_refused,
+    cancelled,
+)
+from aipartnerupflow.actors.supervisor import Observer, TreeSupervisor
 from aipartnerupflow.errors import LeaseLostError, RunInterruptedError, TaskStateError
 from aipartnerupflow.events.domain.cause import current_cause
 from aipartnerupflow.events.domain.status import TaskStatus
@@ -34,7 +42,7 @@ ANSWER_POLL = 0.05
 log = get_logger("aipartnerupflow.task_manager")
 
 
-def _settle(answer: asyncio.Future[dict[str, Any]], result: dict[str, Any]) -> None:
+def _settle(answer: asyncio.Future[CancelAnswer], result: CancelAnswer) -> None:
     if not answer.done():
         answer.set_result(result)
 
@@ -72,8 +80,8 @@ class TaskManager:
         max_concurrency: int = 64,
         registry: ExtensionRegistry | None = None,
     ) -> None:
+        # ``root_task_id`` is accepted as 0.9.0 did; each run's root is the tree it is given.
         self.db = db
-        self.root_task_id = root_task_id
         self.pre_hooks = list(pre_hooks or [])
         self.post_hooks = list(post_hooks or [])
         self.executor_instances: dict[str, Any] = (
@@ -82,7 +90,7 @@ class TaskManager:
         self.max_concurrency = max_concurrency
         self.registry = registry or get_registry()
         self._repository = TaskRepository(db)
-        self._streaming = StreamingCallbacks(root_task_id)
+        self._streaming = StreamingCallbacks()
         self._supervisors: dict[UUID, pykka.ActorRef[Any]] = {}
 
     @property
@@ -113,14 +121,14 @@ class TaskManager:
         as it commits and a ``final`` event at the end (also when the tree fails).
         ``use_callback=False`` feeds only ``streaming_callbacks.events()`` subscribers."""
 
-        def observe(events: list[dict[str, Any]]) -> None:
+        def observe(events: list[StreamEvent]) -> None:
             self._streaming.emit(events, use_callbacks=use_callback)
 
         await self.run_tree(task_tree.task.id, observer=observe)
 
     async def run_tree(
-        self, root_task_id: str, observer: Any = None, *, lease: Lease | None = None
-    ) -> dict[str, Any]:
+        self, root_task_id: str, observer: Observer | None = None, *, lease: Lease | None = None
+    ) -> RunSummary:
         """Run the subtree of ``root_task_id``; returns ``{status, progress, root_task_id,
         result, task_count}`` where status is the subtree's derived status.
 
@@ -130,9 +138,9 @@ class TaskManager:
         """
         loop = asyncio.get_running_loop()
         tree_id = await self.db.run(self._repository.queries.tree_id_of, root_task_id)
-        done: asyncio.Future[dict[str, Any] | BaseException] = loop.create_future()
+        done: asyncio.Future[RunSummary | BaseException] = loop.create_future()
 
-        def on_done(outcome: dict[str, Any] | BaseException) -> None:
+        def on_done(outcome: RunSummary | BaseException) -> None:
             if not done.done():
                 done.set_result(outcome)
 
@@ -172,7 +180,7 @@ class TaskManager:
             )
         )
         interrupted = RunInterruptedError("the run was interrupted")
-        outcome: dict[str, Any] | BaseException = interrupted
+        outcome: RunSummary | BaseException = interrupted
         try:
             supervisor.tell(Start())
             outcome = await done
@@ -218,7 +226,7 @@ class TaskManager:
         for supervisor in list(self._supervisors.values()):
             supervisor.tell(Abandon(RunInterruptedError("the run was interrupted")))
 
-    async def cancel_task(self, task_id: str, error_message: str | None = None) -> dict[str, Any]:
+    async def cancel_task(self, task_id: str, error_message: str | None = None) -> CancelAnswer:
         """Cancel a task, its descendants and the tasks that require it.
 
         Returns ``{"status": "cancelled", "message", ...}`` with ``partial_result`` and
@@ -228,25 +236,17 @@ class TaskManager:
         message = error_message or DEFAULT_CANCEL_MESSAGE
         task = await self._repository.get_task_by_id(task_id)
         if task is None:
-            return {
-                "status": "failed",
-                "message": f"task {task_id!r} not found",
-                "error": "not_found",
-            }
+            return cancel_not_found(task_id)
         if TaskStatus.is_terminal(task.status):
-            return {
-                "status": "failed",
-                "message": f"task {task_id!r} is already {task.status}",
-                "current_status": task.status,
-            }
+            return cancel_refused(task_id, task.status)
         cause = _cause(current_cause(), {"user_id": task.user_id})
         supervisor = running.supervisor_of(task.tree_id)
         if supervisor is None:
             return await self._cancel_elsewhere(task, message, cause)
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
+        answer: asyncio.Future[CancelAnswer] = loop.create_future()
 
-        def reply(result: dict[str, Any]) -> None:
+        def reply(result: CancelAnswer) -> None:
             loop.call_soon_threadsafe(_settle, answer, result)
 
         supervisor.tell(Cancel(task_id, message, cause, reply))
@@ -254,7 +254,7 @@ class TaskManager:
 
     async def _cancel_elsewhere(
         self, task: TaskModel, message: str, cause: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> CancelAnswer:
         """Cancel in a tree this process does not run: ask its live owner, or take the
         lease and record the cancel here when nobody owns the tree."""
         ownership = self.db.ownership
@@ -267,7 +267,7 @@ class TaskManager:
             body = {"task_id": task.id, "message": message, "cause": cause}
             answer = await self._ask_owner(task.tree_id, "cancel", body)
             if answer is not None:
-                return answer
+                return cast(CancelAnswer, answer)
             # The owner died before answering: its lease expired, so take the tree.
         state = before or IDLE
         try:
@@ -300,7 +300,7 @@ class TaskManager:
 
     def _cancel_idle(
         self, work: Work, task: TaskModel, message: str, cause: dict[str, Any]
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[CancelAnswer, bool]:
         """Cancel in a tree nobody runs: record it for every active task in scope.
         Returns the answer and whether some task outside the scope is still in progress
         (the tree stopped mid-run)."""
@@ -313,12 +313,7 @@ class TaskManager:
         ]
         for victim in victims:
             tree.set_status(victim, TaskStatus.CANCELLED, cause, error=message)
-        answer = {
-            "status": "cancelled",
-            "message": message,
-            "task_id": task.id,
-            "cancelled_task_ids": victims,
-        }
+        answer = cancelled(task.id, message, victims)
         interrupted = any(s["status"] == TaskStatus.IN_PROGRESS for s in tree.tasks.values())
         return answer, interrupted
 
@@ -327,7 +322,7 @@ class TaskManager:
         executor ids this process lacks)."""
         return await self.db.run(plan_recovery, self.db, self.registry)
 
-    async def recover(self) -> list[dict[str, Any]]:
+    async def recover(self) -> list[RunSummary]:
         """Resume every tree that stopped mid-run and that nobody owns: completed tasks
         are kept, started ones run again (attempt + 1). Trees with a live owner and trees
         whose executors are not registered here are left alone."""

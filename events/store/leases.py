@@ -18,7 +18,7 @@ Requests to a tree's owner from other processes (cancel, input) are rows of
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -288,7 +288,7 @@ def take_request(connection: Connection, request_id: int) -> None:
     )
 
 
-def answer_request(connection: Connection, request_id: int, answer: dict[str, Any]) -> None:
+def answer_request(connection: Connection, request_id: int, answer: Mapping[str, Any]) -> None:
     connection.execute(
         update(requests_table)
         .where(requests_table.c.id == request_id)

@@ -21,6 +21,7 @@ from rich.table import Column, Table
 from rich.tree import Tree
 from sqlalchemy.exc import SQLAlchemyError
 
+from aipartnerupflow.actors.reports import RunSummary, StreamEvent
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.projections.audit import history, rebuild_projections, tree_at
 from aipartnerupflow.projections.tree_node import TaskTreeNode
@@ -158,12 +159,12 @@ def _load_tasks(path: Path) -> list[Any]:
     return tasks
 
 
-async def _run_live(db: Database, tasks: list[Any]) -> dict[str, Any]:
+async def _run_live(db: Database, tasks: list[Any]) -> RunSummary:
     """Create the tree, run it with a live view, print the outcome."""
     root = await TaskCreator(db).create_task_tree_from_array(tasks)
     nodes = {node.task.id: node for node in root.walk()}
 
-    def observe(events: list[dict[str, Any]]) -> None:
+    def observe(events: list[StreamEvent]) -> None:
         for event in events:
             node = nodes.get(event["task_id"])
             if node is not None and event["type"] != "final":
@@ -183,7 +184,7 @@ async def _run_live(db: Database, tasks: list[Any]) -> dict[str, Any]:
     return summary
 
 
-def _exit_for(summary: dict[str, Any]) -> None:
+def _exit_for(summary: RunSummary) -> None:
     if summary["status"] != TaskStatus.COMPLETED:
         raise typer.Exit(1)
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from aipartnerupflow.actors.reports import RunSummary
 from aipartnerupflow.projections.lineage import lineage
 from aipartnerupflow.projections.replay import diff
 from aipartnerupflow.runtime.cli.app import (
@@ -93,7 +94,7 @@ def tasks_fork(
     position, when = parse_at(at)
     overrides = parse_sets(set_ or [])
 
-    async def do_fork(database: Database) -> dict[str, Any] | None:
+    async def do_fork(database: Database) -> RunSummary | None:
         node = await fork_async(database, root_id, position, when, overrides, rerun)
         found = await database.run(lineage, database, node.task.id)
         assert found is not None

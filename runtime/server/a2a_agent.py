@@ -38,6 +38,7 @@ from a2a.types import (
 from a2a.types import TaskStatus as A2ATaskStatus
 from a2a.utils.errors import ServerError
 
+from aipartnerupflow.actors.reports import StreamEvent
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.runtime.creator import TaskCreator
@@ -121,9 +122,9 @@ _CHANGE_KEYS = ("type", "task_id", "root_task_id", "status", "progress", "error"
 _WAITING = (TaskState.working, TaskState.input_required)
 
 
-def _put_all(queue: asyncio.Queue[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+def _put_all(queue: asyncio.Queue[dict[str, Any]], items: list[StreamEvent]) -> None:
     for item in items:
-        queue.put_nowait(item)
+        queue.put_nowait(dict(item))
 
 
 @dataclass

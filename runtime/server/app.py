@@ -28,6 +28,7 @@ from aipartnerupflow.runtime.server.task_api import TaskApi
 from aipartnerupflow.runtime.server.webhooks import CallbackPolicy
 from aipartnerupflow.runtime.session import Database
 from aipartnerupflow.runtime.task_manager import TaskManager
+from aipartnerupflow.runtime.worker import Worker
 from aipartnerupflow.version import __version__
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -95,6 +96,18 @@ class Gatekeeper:
         await self.app(scope, replay(body, receive), send)
 
 
+#: Trees the server resumes at once, and seconds they get to finish at shutdown.
+RECOVERY_CONCURRENCY = 8
+RECOVERY_GRACE = 5.0
+
+
+async def _resume(keeper: Worker) -> None:
+    """Resume what stopped mid-run, then keep taking trees whose owner died (their lease
+    expires while this server runs) or that were queued for any process."""
+    await keeper.manager.recover()
+    await keeper.run()
+
+
 def create_app(
     db: Database,
     *,
@@ -108,7 +121,8 @@ def create_app(
     """The ASGI app: A2A at ``/`` (agent card at ``/.well-known/agent-card.json``), the
     JSON-RPC task API at ``/tasks`` and ``/system``. The card advertises ``public_url``
     (default ``base_url``); callbacks may reach loopback and ``allowed_callback_hosts``.
-    With ``recover``, interrupted trees resume when the app starts."""
+    With ``recover``, interrupted trees resume when the app starts, and trees orphaned or
+    queued later are taken while it runs."""
     access = Access(enabled=auth_secret is not None)
     policy = CallbackPolicy.of(allowed_callback_hosts)
     client = httpx.AsyncClient()
@@ -127,12 +141,13 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        resumed = None
-        if recover:
-            resumed = asyncio.create_task(TaskManager(db).recover())
+        keeper = Worker(TaskManager(db), concurrency=RECOVERY_CONCURRENCY, grace=RECOVERY_GRACE)
+        resuming = asyncio.create_task(_resume(keeper)) if recover else None
         yield
-        if resumed is not None and not resumed.done():
-            resumed.cancel()
+        if resuming is not None:
+            keeper.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(resuming, RECOVERY_GRACE + 5)
         await client.aclose()
 
     routes = [

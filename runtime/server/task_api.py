@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from aipartnerupflow.actors import running
+from aipartnerupflow.actors.reports import StreamEvent
 from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
@@ -320,9 +321,9 @@ class TaskApi:
         streaming = call.get("use_streaming", bool, False)
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
-        def observe(batch: list[dict[str, Any]]) -> None:
+        def observe(batch: list[StreamEvent]) -> None:
             for event in batch:
-                events.put_nowait(event)
+                events.put_nowait(dict(event))
 
         run = asyncio.create_task(TaskManager(self.db).run_tree(root.id, observer=observe))
 

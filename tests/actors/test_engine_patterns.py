@@ -199,7 +199,8 @@ async def test_pattern_6_robust_executor_returns_failure(db) -> None:
             "data is required",
             "validation_error",
         )
-        assert missing.status == "failed" and missing.error_type == "validation_error"
+        # The engine checks the input schema before execute(); its error is named by class.
+        assert missing.status == "failed" and missing.error_type == "InputValidationError"
         assert "data" in missing.error
     finally:
         get_registry().unregister_executor("robust_executor")

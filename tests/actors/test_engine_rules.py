@@ -15,6 +15,7 @@ from aipartnerupflow import (
     TaskManager,
     TaskStateError,
     TaskStatus,
+    errors,
     get_registry,
     history,
 )
@@ -177,7 +178,7 @@ async def test_unknown_executor_and_bad_inputs_fail_only_their_task(db) -> None:
     await run(db, tasks)
     ghost, typed, fine = [await status_of(db, t) for t in ("ghost", "typed", "fine")]
     assert (ghost.status, ghost.error_type) == ("failed", "ExecutorNotFoundError")
-    assert (typed.status, typed.error_type) == ("failed", "validation_error")
+    assert (typed.status, typed.error_type) == ("failed", "InputValidationError")
     assert "'text'" in typed.error
     assert fine.status == "completed"
 
@@ -295,3 +296,38 @@ async def test_a_result_the_log_cannot_store_fails_only_its_task(db) -> None:
     assert (odd.status, odd.error_type) == ("failed", "ResultError")
     assert "JSON" in odd.error and fine.status == "completed"
     assert summary["status"] == "failed"
+
+
+class SaysFailed(BaseTask):
+    id = "says_failed"
+    name = "says_failed"
+    description = "returns a failed result without naming its error"
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "failed", "error": "no luck"}
+
+
+async def test_the_engine_names_each_failure_by_an_error_class(db) -> None:
+    get_registry().register_executor(SaysFailed)
+    try:
+        tasks = [
+            task("r"),
+            task("ghost", "r", executor="no_such"),
+            task("typed", "r", executor="typed"),
+            task("odd", "r", executor="unstorable"),
+            task("said", "r", executor="says_failed"),
+            task("needs", "r", deps=["ghost"]),
+        ]
+        await run(db, tasks)
+    finally:
+        get_registry().unregister_executor(SaysFailed.id)
+    named = {t["id"]: (await status_of(db, t["id"])).error_type for t in tasks[1:]}
+    assert named == {
+        "ghost": "ExecutorNotFoundError",
+        "typed": "InputValidationError",
+        "odd": "ResultError",
+        "said": "ExecutorError",
+        "needs": "DependencyFailedError",
+    }
+    for name in named.values():
+        assert issubclass(getattr(errors, name), errors.TaskRunError)

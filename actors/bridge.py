@@ -1,9 +1,9 @@
-"""TaskActor: a lane of a running tree that hands its tasks to the asyncio loop.
+"""LoopBridge: a running tree's jobs on the application's asyncio loop.
 
-A supervisor keeps a small pool of these (never one per task of a large tree: each pykka
-actor is a thread). The loop side (``LoopBridge``) runs each job as an asyncio task and
-reports outcomes to the supervisor once per loop iteration, so the supervisor's inbox
-sees batches, not single results.
+Executors are coroutines of the application's loop, so the supervisor hands its jobs
+straight to that loop (``call_soon_threadsafe``); no thread sits in between. Each job
+runs as an asyncio task, and outcomes go back to the supervisor once per loop iteration,
+so its inbox sees batches, not single results. Every method runs on the loop thread.
 """
 
 from __future__ import annotations
@@ -14,19 +14,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import pykka
-
 from aipartnerupflow.actors.job import JobRunner
-from aipartnerupflow.actors.messages import CancelJobs, Job, Outcome, RunJobs
+from aipartnerupflow.actors.messages import Job, Outcome
 from aipartnerupflow.events.domain.status import TaskStatus
 
 
-def _ignore(_outcomes: list[Outcome]) -> None:
-    pass
-
-
 class LoopBridge:
-    """Loop-side state of one tree's running jobs; its methods run on the loop thread."""
+    """The running jobs of one tree, keyed by task id."""
 
     def __init__(
         self,
@@ -41,6 +35,7 @@ class LoopBridge:
         self._outbox: list[Outcome] = []
 
     def start(self, jobs: list[Job]) -> None:
+        """Run each job as an asyncio task (their starts are already committed)."""
         for job in jobs:
             task_id = job.task.id
             handle = self.loop.create_task(self.runner.run(job), name=f"task:{task_id}")
@@ -63,12 +58,6 @@ class LoopBridge:
         outcomes, self._outbox = self._outbox, []
         self.report(outcomes)
 
-    def abandon(self) -> None:
-        """Stop every running coroutine; their outcomes are no longer wanted."""
-        self.report = _ignore
-        for handle in list(self.handles.values()):
-            handle.cancel()
-
     async def cancel(self, task_ids: list[str]) -> dict[str, Any]:
         """Ask each executor for its partial result, then stop its coroutine."""
         reports: dict[str, Any] = {}
@@ -86,20 +75,7 @@ class LoopBridge:
                 handle.cancel()
         return reports
 
-
-class TaskActor(pykka.ThreadingActor):
-    """Relays jobs and cancellations between the supervisor's thread and the loop."""
-
-    def __init__(self, bridge: LoopBridge) -> None:
-        super().__init__()
-        self.bridge = bridge
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, RunJobs):
-            self.bridge.loop.call_soon_threadsafe(self.bridge.start, message.jobs)
-        elif isinstance(message, CancelJobs):
-            future = asyncio.run_coroutine_threadsafe(
-                self.bridge.cancel(message.task_ids), self.bridge.loop
-            )
-            future.add_done_callback(lambda done: message.reply(done.result()))
-        return None
+    def stop_all(self) -> None:
+        """Stop every running job without a word to its executor (the tree's run is over)."""
+        for handle in list(self.handles.values()):
+            handle.cancel()
