@@ -10,6 +10,7 @@ from contextlib import suppress
 from typing import Any
 from uuid import UUID
 
+from aipartnerupflow.actors.context import ExecutionContext, executing
 from aipartnerupflow.actors.executor import ExecutableTask, bind_progress_sink
 from aipartnerupflow.actors.input_schema import validate_inputs
 from aipartnerupflow.actors.messages import (
@@ -155,9 +156,11 @@ class JobRunner:
         task_id = job.task.id
         attempt = 0
         while True:
+            context = ExecutionContext(task_id, str(job.task.tree_id), job.attempt + attempt)
             try:
-                call = executor.execute(inputs)
-                result = await (asyncio.wait_for(call, job.timeout) if job.timeout else call)
+                with executing(context):
+                    call = executor.execute(inputs)
+                    result = await (asyncio.wait_for(call, job.timeout) if job.timeout else call)
                 outcome = _outcome_of(task_id, result)
             except TimeoutError:
                 outcome = Outcome.failure(task_id, TimeoutError(f"timed out after {job.timeout} s"))
