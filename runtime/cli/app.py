@@ -225,6 +225,9 @@ def tasks_list(
     ] = None,
     root_only: Annotated[bool, typer.Option("--root-only", help="Only roots of trees.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Show at most this many.")] = 20,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print only the (whole) ids, one a line.")
+    ] = False,
     wide: WideOption = False,
 ) -> None:
     """List tasks, newest first."""
@@ -233,6 +236,10 @@ def tasks_list(
         found = await TaskRepository(database).list_tasks(
             user_id=user_id, status=status and status.value, root_only=root_only, limit=limit
         )
+        if ids:
+            for task in found:
+                print(task.id)
+            return
         rows = table("id", "name", "status", "user", "created", "took", wrap="name")
         for task in found:
             rows.add_row(
