@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 
@@ -229,3 +233,73 @@ def test_every_option_and_argument_has_help() -> None:
     for path, command in commands(typer.main.get_command(app), "aipartnerupflow"):
         for param in command.params:  # type: ignore[attr-defined]
             assert getattr(param, "help", None), f"{path}: {param.name} has no help"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_once(db: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict, int, str]:
+    """Start ``serve``, read the agent card and post an oversized body, stop it with
+    SIGINT; returns the card, the status of the big post, and stderr."""
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AIPARTNERUPFLOW_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aipartnerupflow", "serve", "--db", db, *args],
+        env={**clean, "AIPARTNERUPFLOW_PORT": str(port), **(env or {})},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for _ in range(600):  # until it listens (or gave up), never on a timer
+                try:
+                    card = client.get("/.well-known/agent-card.json").json()
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None, server.communicate()[1]
+                    time.sleep(0.05)
+            status = client.post("/tasks", content=b"x" * 500).status_code
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=60)
+    return card, status, stderr
+
+
+def test_serve_takes_its_settings_from_options_and_environment(db: str) -> None:
+    card, status, stderr = serve_once(
+        db,
+        "--public-url",
+        "https://flows.example/",
+        "--no-recover",
+        "--log-format",
+        "json",
+        env={"AIPARTNERUPFLOW_MAX_BODY": "100"},
+    )
+    assert card["url"].startswith("https://flows.example") and status == 413
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert any("agent-card.json" in line["event"] for line in access)
+    quiet_card, _, quiet = serve_once(db, "--no-access-log", "--log-level", "warning")
+    assert quiet_card["url"].startswith("http://127.0.0.1:") and "agent-card" not in quiet
+
+
+def test_serve_refuses_a_short_auth_secret(db: str) -> None:
+    done = cli("serve", "--auth-secret", "short", "--db", db)
+    assert done.returncode == 2 and "--auth-secret: the secret has 5 bytes" in done.stderr
+
+
+def test_the_readme_documents_every_serve_setting() -> None:
+    import typer.main
+
+    from aipartnerupflow.runtime.cli.app import app
+
+    readme = (ROOT / "README.md").read_text()
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    for param in serve.params:
+        if param.envvar:
+            assert f"`{param.envvar}`" in readme, param.envvar
+        if param.opts and param.opts[0].startswith("--"):
+            assert f"`{param.opts[0]}" in readme, param.opts[0]
