@@ -65,8 +65,8 @@ def _options(with_env: bool) -> dict[str, Any]:
             typer.Option(
                 "--log-level",
                 case_sensitive=False,
-                help="Lowest level of log lines written to stderr [default: warning; "
-                "info for serve].",
+                help="Lowest level of log lines written to stderr (default: warning; "
+                "info for serve).",
                 rich_help_panel=PANEL,
                 show_default=False,
                 **env(LOG_LEVEL_ENV),
@@ -77,7 +77,7 @@ def _options(with_env: bool) -> dict[str, Any]:
             typer.Option(
                 "--log-format",
                 case_sensitive=False,
-                help="Log lines as JSON objects or as readable text [default: console].",
+                help="Log lines as JSON objects or as readable text (default: console).",
                 rich_help_panel=PANEL,
                 show_default=False,
                 **env(LOG_FORMAT_ENV),

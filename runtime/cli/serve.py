@@ -49,7 +49,7 @@ def serve(
         typer.Option(
             "--public-url",
             help="The URL clients reach the server at, as the agent card announces it "
-            "[default: http://HOST:PORT].",
+            "(default: http://HOST:PORT).",
             show_default=False,
             **_env("PUBLIC_URL"),
         ),

@@ -144,6 +144,12 @@ def test_long_ids_are_short_unless_wide_and_a_shown_prefix_finds_the_task(db: st
     found = cli("tasks", "get", "01234567…", "--db", db)
     assert found.returncode == 0 and json.loads(found.stdout)["id"] == LONG_ID
     assert "01234567…" in cli("tasks", "tree", "0123", "--db", db).stdout
+    assert cli("run", str(EXAMPLES / "fanout.json"), "--db", db).returncode == 0
+    assert cli("run", str(EXAMPLES / "fanout.json"), "--db", db).returncode == 0
+    ambiguous = cli("tasks", "tree", "machine", "--db", db)
+    assert ambiguous.returncode == 2 and ambiguous.stderr.startswith(
+        "error: several task ids start with 'machine' (machine-"
+    )
 
 
 def test_task_commands(db: str) -> None:
