@@ -9,23 +9,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
+from rich.table import Column, Table
 
 from aipartnerupflow.actors.reports import RunSummary
 from aipartnerupflow.projections.lineage import lineage
 from aipartnerupflow.projections.replay import diff
-from aipartnerupflow.runtime.cli.app import (
-    DbOption,
-    _exit_for,
-    _fail,
-    _print_json,
-    _styled,
-    _table,
-    console,
-    render,
-    tasks_app,
-    with_db,
-)
+from aipartnerupflow.runtime.cli.app import _exit_for, console, run_async, tasks_app
+from aipartnerupflow.runtime.cli.context import command, fail
+from aipartnerupflow.runtime.cli.view import print_json, render, styled
 from aipartnerupflow.runtime.fork import fork_async
 from aipartnerupflow.runtime.session import Database
 from aipartnerupflow.runtime.task_manager import TaskManager
@@ -33,6 +26,9 @@ from aipartnerupflow.runtime.timeline import timeline_html
 
 #: Longest rendering of a value in the diff table (``--output json`` has them whole).
 _CELL = 60
+
+
+RootArgument = Annotated[str, typer.Argument(help="Id of the tree's root task.")]
 
 
 class Output(StrEnum):
@@ -49,7 +45,7 @@ def parse_at(text: str | None) -> tuple[int | None, datetime | None]:
     try:
         return None, datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--at must be a log position or an ISO 8601 time, got {text!r}") from None
+        raise fail(f"--at must be a log position or an ISO 8601 time, got {text!r}") from None
 
 
 def parse_sets(items: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -62,9 +58,9 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
             if mark and task and key:
                 break
         else:
-            raise _fail(f"--set {item!r}: expected TASK.inputs.KEY=VALUE or TASK.params.KEY=VALUE")
+            raise fail(f"--set {item!r}: expected TASK.inputs.KEY=VALUE or TASK.params.KEY=VALUE")
         if not sep:
-            raise _fail(f"--set {item!r}: missing =VALUE")
+            raise fail(f"--set {item!r}: missing =VALUE")
         try:
             value = json.loads(raw)
         except ValueError:
@@ -73,9 +69,9 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     return overrides
 
 
-@tasks_app.command("fork")
+@command(tasks_app, "fork")
 def tasks_fork(
-    root_id: str,
+    root_id: RootArgument,
     at: Annotated[
         str | None,
         typer.Option(help="Log position, or ISO 8601 time (UTC unless it names a zone)."),
@@ -88,7 +84,6 @@ def tasks_fork(
         list[str] | None, typer.Option("--rerun", help="Run this task again (id or name).")
     ] = None,
     run: Annotated[bool, typer.Option("--run", help="Run the fork right away.")] = False,
-    db: DbOption = None,
 ) -> None:
     """Fork a tree as it was at a point of its log; completed tasks keep their results."""
     position, when = parse_at(at)
@@ -106,10 +101,10 @@ def tasks_fork(
         if not run:
             return None
         summary = await TaskManager(database).run_tree(node.task.id)
-        console.print(f"run: {_styled(summary['status'])}, {summary['task_count']} tasks")
+        console.print(f"run: {styled(summary['status'])}, {summary['task_count']} tasks")
         return summary
 
-    summary = with_db(do_fork)(db=db)
+    summary = run_async(False, do_fork)
     if summary is not None:
         _exit_for(summary)
 
@@ -119,25 +114,28 @@ def _cell(value: Any) -> str:
     return text if len(text) <= _CELL else text[: _CELL - 1] + "…"
 
 
-@tasks_app.command("diff")
+@command(tasks_app, "diff")
 def tasks_diff(
-    root_a: str,
-    root_b: str,
-    output: Annotated[Output, typer.Option("--output", "-o")] = Output.TABLE,
+    root_a: Annotated[str, typer.Argument(help="Root task of the first run.")],
+    root_b: Annotated[str, typer.Argument(help="Root task of the run to compare with it.")],
+    output: Annotated[
+        Output, typer.Option("--output", "-o", help="A table, or the whole diff as JSON.")
+    ] = Output.TABLE,
     all_: Annotated[bool, typer.Option("--all", help="Also list tasks that are the same.")] = False,
-    db: DbOption = None,
 ) -> None:
     """Compare two runs task by task; exit 1 when they differ."""
 
     async def compare(database: Database) -> dict[str, Any]:
         return await database.run(diff, database, root_a, root_b)
 
-    result = with_db(compare)(db=db)
+    result = run_async(False, compare)
     summary = result["summary"]
     if output is Output.JSON:
-        _print_json(result)
+        print_json(console, result)
     else:
-        table = _table("task", "a → b", "state", "changes (old → new)")
+        # Paths and values are long: every cell folds rather than hiding the changes.
+        headers = ("task", "a → b", "state", "changes (old → new)")
+        rows = Table(*(Column(h, overflow="fold") for h in headers), box=box.SIMPLE_HEAD)
         for entry in result["tasks"]:
             if entry["state"] == "same" and not all_:
                 continue
@@ -145,13 +143,13 @@ def tasks_diff(
                 f"{field}: {_cell(c['old'])} → {_cell(c['new'])}"
                 for field, c in entry["changes"].items()
             )
-            table.add_row(
+            rows.add_row(
                 escape(entry["path"]),
                 escape(f"{entry['a'] or '-'} → {entry['b'] or '-'}"),
                 entry["state"],
                 escape(changes),
             )
-        console.print(table)
+        console.print(rows)
         counts = ", ".join(f"{n} {state}" for state, n in summary["counts"].items())
         first = summary["first_divergence"]
         where = f"; first divergence: {escape(first['path'])}" if first else ""
@@ -160,13 +158,12 @@ def tasks_diff(
         raise typer.Exit(1)
 
 
-@tasks_app.command("timeline")
+@command(tasks_app, "timeline")
 def tasks_timeline(
-    root_id: str,
+    root_id: RootArgument,
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
         "timeline.html"
     ),
-    db: DbOption = None,
 ) -> None:
     """Write a self-contained HTML timeline of a tree's run (works offline)."""
 
@@ -175,7 +172,7 @@ def tasks_timeline(
         try:
             out.write_text(page, encoding="utf-8")
         except OSError as exc:
-            raise _fail(f"cannot write {out}: {exc}") from None
+            raise fail(f"cannot write {out}: {exc}") from None
         console.print(f"wrote {escape(str(out))}")
 
-    with_db(write)(db=db)
+    run_async(False, write)

@@ -15,7 +15,10 @@ import typer
 
 from aipartnerupflow.actors.ownership import DEFAULT_TTL
 from aipartnerupflow.actors.registry import get_registry
-from aipartnerupflow.runtime.cli.app import DbOption, _fail, app, with_db
+from aipartnerupflow.runtime.cli.app import app, run_async
+from aipartnerupflow.runtime.cli.context import command, fail
+from aipartnerupflow.runtime.cli.logsetup import LogLevel
+from aipartnerupflow.runtime.cli.view import plural
 from aipartnerupflow.runtime.plugins import PluginError, import_executors, load_entry_points
 from aipartnerupflow.runtime.session import Database
 from aipartnerupflow.runtime.task_manager import TaskManager
@@ -39,7 +42,7 @@ def load_executors(specs: list[str] | None) -> list[str]:
         import_executors(specs or [], registry)
         return load_entry_points(registry)
     except PluginError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, stop: object) -> None:
@@ -63,9 +66,8 @@ executors_app = typer.Typer(help="The executors this process can run.", no_args_
 app.add_typer(executors_app, name="executors")
 
 
-@app.command()
+@command(app, "worker", log_level=LogLevel.INFO)
 def worker(
-    db: DbOption = None,
     imports: ImportOption = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Trees run at once by this worker.")] = 4,
     grace: Annotated[
@@ -86,14 +88,13 @@ def worker(
         runner = Worker(TaskManager(database), concurrency=concurrency, grace=grace)
         install_signal_handlers(loop, runner.stop)
         completed = await runner.run()
-        typer.echo(f"worker stopped after {completed} run(s)")
+        typer.echo(f"worker stopped after {plural(completed, 'run')}")
 
-    with_db(work)(db=db)
+    run_async(True, work)
 
 
-@app.command()
+@command(app, "recover")
 def recover(
-    db: DbOption = None,
     imports: ImportOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be resumed; run nothing.")
@@ -112,14 +113,14 @@ def recover(
                 typer.echo(f"would resume {root_task_id}")
             return
         summaries = await manager.recover()
-        typer.echo(f"resumed {len(summaries)} tree(s)")
+        typer.echo(f"resumed {plural(len(summaries), 'tree')}")
         for summary in summaries:
             typer.echo(f"{summary['root_task_id']}: {summary['status']}")
 
-    with_db(resume)(db=db)
+    run_async(False, resume)
 
 
-@executors_app.command("list")
+@command(executors_app, "list")
 def executors_list(imports: ImportOption = None) -> None:
     """The registered executors and where each comes from."""
     load_executors(imports)

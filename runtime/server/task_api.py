@@ -23,7 +23,7 @@ from aipartnerupflow.projections.audit import history, tree_at
 from aipartnerupflow.runtime.creator import TaskCreator
 from aipartnerupflow.runtime.repository import TaskRepository
 from aipartnerupflow.runtime.server.access import Access
-from aipartnerupflow.runtime.server.webhooks import Callback, CallbackPolicy, deliver
+from aipartnerupflow.runtime.server.webhooks import Callback, CallbackPolicy, Deliveries
 from aipartnerupflow.runtime.session import Database
 from aipartnerupflow.runtime.task_manager import TaskManager
 from aipartnerupflow.version import __version__
@@ -100,6 +100,7 @@ class TaskApi:
         self.access = access
         self.policy = policy
         self.client = client
+        self.deliveries = Deliveries(client)
         self.repository = TaskRepository(db)
         self.creator = TaskCreator(db)
         self.methods: dict[str, Handler] = {
@@ -350,11 +351,11 @@ class TaskApi:
     async def _events(
         self, events: asyncio.Queue[dict[str, Any]], callback: Callback | None
     ) -> AsyncIterator[dict[str, Any]]:
-        """The run's events up to the final one, each also sent to the webhook."""
+        """The run's events up to the final one, each also queued for the webhook."""
         while True:
             event = await events.get()
             if callback is not None:
-                await deliver(self.client, callback, _jsonable(event))
+                self.deliveries.send(callback, _jsonable(event))
             yield event
             if event["type"] == "final":
                 return

@@ -1,9 +1,11 @@
-"""Outgoing callbacks (webhooks and A2A push notifications): allow-listed, retried."""
+"""Outgoing callbacks (webhooks and A2A push notifications): allow-listed, retried, and for
+webhooks delivered in the background, so a slow receiver never holds up a run."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,12 @@ from aipartnerupflow.logs import get_logger
 log = get_logger("aipartnerupflow.webhooks")
 
 LOOPBACK_HOSTS = ("localhost",)
+#: Deliveries waiting per subscriber; more are dropped (and logged) rather than hoarded.
+QUEUE_CAPACITY = 1000
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 30.0
+# Our own generator: jitter must not touch the host's global random state.
+_jitter = random.Random()
 
 
 class CallbackRefused(ValueError):
@@ -85,6 +93,12 @@ class Callback:
         )
 
 
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (0 first): exponential, capped, with jitter
+    so that many failing deliveries do not retry in step."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * _jitter.uniform(0.5, 1.0)
+
+
 async def deliver(client: httpx.AsyncClient, callback: Callback, payload: Any) -> bool:
     """Send ``payload`` as JSON, retrying with exponential backoff; True when delivered."""
     for attempt in range(callback.max_retries + 1):
@@ -101,5 +115,74 @@ async def deliver(client: httpx.AsyncClient, callback: Callback, payload: Any) -
         except httpx.HTTPError as exc:
             log.warning("callback_failed", url=callback.url, attempt=attempt + 1, error=repr(exc))
         if attempt < callback.max_retries:
-            await asyncio.sleep(0.1 * 2**attempt)
+            await asyncio.sleep(backoff(attempt))
     return False
+
+
+class _Subscriber:
+    """One receiver's deliveries: a bounded queue drained in order by one background task,
+    which ends when the queue is empty (the next delivery starts another)."""
+
+    def __init__(self, client: httpx.AsyncClient, key: tuple[str, str], owner: Deliveries) -> None:
+        self.client = client
+        self.key = key
+        self.owner = owner
+        self.queue: asyncio.Queue[tuple[Callback, Any]] = asyncio.Queue(owner.capacity)
+        self.worker: asyncio.Task[None] | None = None
+
+    def offer(self, callback: Callback, payload: Any) -> bool:
+        try:
+            self.queue.put_nowait((callback, payload))
+        except asyncio.QueueFull:
+            log.warning("webhook_dropped", url=callback.url, reason="queue full")
+            return False
+        if self.worker is None:
+            self.worker = asyncio.create_task(self._drain())
+        return True
+
+    async def _drain(self) -> None:
+        try:
+            while not self.queue.empty():
+                callback, payload = self.queue.get_nowait()
+                try:
+                    delivered = await deliver(self.client, callback, payload)
+                except Exception as exc:  # a closed client at shutdown, a bad payload
+                    log.warning("webhook_failed", url=callback.url, error=repr(exc))
+                    delivered = False
+                if not delivered:
+                    log.warning(
+                        "webhook_undelivered",
+                        url=callback.url,
+                        attempts=callback.max_retries + 1,
+                        event_type=payload.get("type") if isinstance(payload, dict) else None,
+                        task_id=payload.get("task_id") if isinstance(payload, dict) else None,
+                    )
+        finally:
+            # No await between the empty queue and here: no delivery can slip in between.
+            self.worker = None
+            self.owner.subscribers.pop(self.key, None)
+
+
+class Deliveries:
+    """Webhook deliveries in the background: per subscriber (method and URL) in the order
+    sent, at most ``capacity`` waiting, each retried with backoff and jitter."""
+
+    def __init__(self, client: httpx.AsyncClient, capacity: int = QUEUE_CAPACITY) -> None:
+        self.client = client
+        self.capacity = capacity
+        self.subscribers: dict[tuple[str, str], _Subscriber] = {}
+
+    def send(self, callback: Callback, payload: Any) -> bool:
+        """Queue ``payload`` for ``callback`` and return at once; False when it was dropped
+        because the subscriber's queue is full. Needs a running event loop."""
+        key = (callback.method, callback.url)
+        subscriber = self.subscribers.get(key)
+        if subscriber is None:
+            subscriber = self.subscribers[key] = _Subscriber(self.client, key, self)
+        return subscriber.offer(callback, payload)
+
+    async def drain(self) -> None:
+        """Wait until every queued delivery has been tried (for tests and shutdown)."""
+        while self.subscribers:
+            workers = [s.worker for s in self.subscribers.values() if s.worker is not None]
+            await asyncio.gather(*workers, return_exceptions=True)

@@ -36,7 +36,7 @@ TREE = [
 def url(tmp_path: Path) -> str:
     (tmp_path / "tree.json").write_text(json.dumps(TREE))
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert invoke(url, "run", str(tmp_path / "tree.json"))[0] == 0
+    assert invoke(url, "run", "--keep-ids", str(tmp_path / "tree.json"))[0] == 0
     return url
 
 
