@@ -22,6 +22,7 @@ from aipartnerupflow.errors import (
     TaskStateError,
     TaskValidationError,
     TreeStructureError,
+    UpdateRejectedError,
 )
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
@@ -66,6 +67,7 @@ __all__ = [
     "TaskTreeNode",
     "TaskValidationError",
     "TreeStructureError",
+    "UpdateRejectedError",
     "__version__",
     "caused_by",
     "create_session",
