@@ -493,13 +493,18 @@ class TaskTree(Aggregate):
         ids = iter(task_ids)
         first = next(ids)
         chain = [first, *self.ancestor_ids(first)]
-        depth_of = {task_id: depth for depth, task_id in enumerate(chain)}
+        # Where each task seen so far joins the first one's chain: every walk up stops
+        # at a task already seen, so the whole search visits each task once.
+        joins = {task_id: depth for depth, task_id in enumerate(chain)}
         lowest = 0
         for task_id in ids:
+            path = []
             node = task_id
-            while node not in depth_of:  # every chain ends at the root, which is in depth_of
+            while node not in joins:  # every chain ends at the root, which is in joins
+                path.append(node)
                 node = self.tasks[node]["parent_id"]
-            lowest = max(lowest, depth_of[node])
+            joins.update(dict.fromkeys(path, joins[node]))
+            lowest = max(lowest, joins[node])
         return chain[lowest]
 
     def direct_dependent_ids(self, task_id: str) -> list[str]:
