@@ -325,11 +325,7 @@ class TaskTree(Aggregate):
     def update_field(self, task_id: str, field: str, value: Any, cause: Cause) -> bool:
         """Change one field; returns False when the value is already the stored one."""
         state = self.require(task_id)
-        if field in IMMUTABLE_FIELDS:
-            raise ImmutableFieldError("never changes after creation", task_id=task_id, field=field)
-        value = check_field(field, value, task_id)
-        if field == "dependencies":
-            self._check_new_dependencies(task_id, value)
+        value = self._checked_definition(task_id, field, value)
         if state[field] == value:
             return False
         self.trigger_event(self.TaskUpdated, task_id=task_id, cause=cause, changes={field: value})
@@ -361,12 +357,15 @@ class TaskTree(Aggregate):
             self.set_status(task_id, status, cause, **outcome)
 
     def _checked(self, task_id: str, field: str, value: Any) -> Any:
-        if field in IMMUTABLE_FIELDS:
-            raise ImmutableFieldError("never changes after creation", task_id=task_id, field=field)
         if field == "status":
             return check_status(value, task_id)
         if field in OUTCOME_FIELDS:
             return check_outcome(field, value, task_id)
+        return self._checked_definition(task_id, field, value)
+
+    def _checked_definition(self, task_id: str, field: str, value: Any) -> Any:
+        if field in IMMUTABLE_FIELDS:
+            raise ImmutableFieldError("never changes after creation", task_id=task_id, field=field)
         value = check_field(field, value, task_id)
         if field == "dependencies":
             self._check_new_dependencies(task_id, value)
