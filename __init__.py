@@ -24,6 +24,7 @@ from aipartnerupflow.errors import (
     TaskStateError,
     TaskValidationError,
     TreeStructureError,
+    UpdateRejectedError,
 )
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
@@ -74,6 +75,7 @@ __all__ = [
     "TaskTreeNode",
     "TaskValidationError",
     "TreeStructureError",
+    "UpdateRejectedError",
     "__version__",
     "caused_by",
     "create_session",

@@ -67,6 +67,18 @@ class InvalidTextError(TaskValidationError):
     stores; nothing was recorded."""
 
 
+class UpdateRejectedError(TaskValidationError):
+    """An update was refused; ``problems`` holds every reason, one typed error per field."""
+
+    def __init__(self, task_id: str, problems: list[TaskValidationError]) -> None:
+        self.problems = problems
+        field = problems[0].field if len(problems) == 1 else None
+        reason = "update refused: " + "; ".join(
+            f"field {p.field!r}: {p.reason}" if p.field else p.reason for p in problems
+        )
+        super().__init__(reason, task_id=task_id, field=field)
+
+
 class ConcurrencyError(TaskFlowError, RuntimeError):
     """Another writer appended to the same tree first; the command was not recorded."""
 

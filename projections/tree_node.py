@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from statistics import fmean
+from typing import Any, TypeVar
 
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.projections.models import TaskModel
+
+T = TypeVar("T")
 
 
 class TaskTreeNode:
@@ -35,30 +38,38 @@ class TaskTreeNode:
         return [node.task for node in self.walk()]
 
     def calculate_progress(self) -> float:
-        """Share of the subtree's tasks that are done, counting a running task's own progress.
-
-        Failed and cancelled tasks count as done: they will not run again by themselves.
-        """
-        return derive_progress((t.status, t.progress) for t in self.tasks())
+        """A leaf's own progress; a parent's is the mean of its children's (as 0.9.0)."""
+        return self._fold(
+            lambda task, children: fmean(children) if children else float(task.progress or 0.0)
+        )
 
     def calculate_status(self) -> str:
-        """The subtree's status: pending until something starts, then in_progress until
-        every task is terminal; then failed if any failed, else cancelled if any was
-        cancelled, else completed."""
-        return derive_status(t.status for t in self.tasks())
+        """A leaf's own status; a parent's comes from its children's (``derive_status``),
+        whatever the parent's own."""
+        return self._fold(
+            lambda task, children: derive_status(children) if children else task.status
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The task's columns plus a ``children`` list, recursively."""
-        data = self.task.to_dict()
-        data["children"] = [child.to_dict() for child in self.children]
-        return data
+        return self._fold(lambda task, children: {**task.to_dict(), "children": children})
+
+    def _fold(self, value: Callable[[TaskModel, list[T]], T]) -> T:
+        """``value(task, values of its children)`` of this node, computed bottom-up
+        without recursion, so that deep trees work."""
+        values: dict[int, T] = {}
+        for node in reversed(list(self.walk())):  # children before their parents
+            values[id(node)] = value(node.task, [values.pop(id(c)) for c in node.children])
+        return values[id(self)]
 
     def __repr__(self) -> str:
         return f"TaskTreeNode({self.task!r}, children={len(self.children)})"
 
 
 def derive_status(statuses: Iterable[str]) -> str:
-    """The status of a group of tasks (see ``TaskTreeNode.calculate_status``)."""
+    """The status of a group of tasks: pending while all are pending, in_progress until
+    all are terminal, then failed if any failed, else cancelled if any was, else completed.
+    """
     seen = set(statuses)
     if seen <= TaskStatus.TERMINAL:
         for status in (TaskStatus.FAILED, TaskStatus.CANCELLED):

@@ -14,7 +14,6 @@ from aipartnerupflow.errors import (
     DependencyError,
     DuplicateTaskError,
     TaskNotFoundError,
-    TaskValidationError,
 )
 from aipartnerupflow.events.domain.cause import current_cause
 from aipartnerupflow.events.domain.tree import TaskTree
@@ -195,6 +194,10 @@ class TaskRepository:
         return await self.db.run(self._related, task_id, TaskTree.descendant_ids)
 
     async def find_dependent_tasks(self, task_id: str) -> list[TaskModel]:
+        """The tasks that list the task among their dependencies."""
+        return await self.db.run(self._related, task_id, TaskTree.direct_dependent_ids)
+
+    async def find_dependent_tasks_recursive(self, task_id: str) -> list[TaskModel]:
         """Every task that depends on the task, directly or through other tasks."""
         return await self.db.run(self._related, task_id, TaskTree.dependent_ids)
 
@@ -291,22 +294,11 @@ class TaskRepository:
         return await self._update_field(task_id, field, value)
 
     async def update_task(self, task_id: str, **changes: Any) -> TaskModel:
-        """Change several fields at once, all or nothing (``status`` with ``error``,
-        ``error_type``, ``result`` and ``progress`` go through ``update_task_status``'s rules)."""
-        status_keys = ("status", "error", "error_type", "result", "progress")
-        status = {key: changes.pop(key) for key in status_keys if key in changes}
-
-        def command(tree: TaskTree, cause: dict[str, Any]) -> None:
-            for field, value in changes.items():
-                tree.update_field(task_id, field, value, cause)
-            if status:
-                if "status" not in status:
-                    raise TaskValidationError(
-                        "needs 'status' alongside it", task_id=task_id, field=next(iter(status))
-                    )
-                tree.set_status(task_id, status.pop("status"), cause, **status)
-
-        return await self._change(task_id, command)
+        """Change several fields at once, all or nothing; an UpdateRejectedError lists
+        every problem. ``result``, ``error``, ``error_type``, ``progress``, ``started_at``
+        and ``completed_at`` change on their own, or with ``status`` by
+        ``update_task_status``'s rules."""
+        return await self._change(task_id, lambda tree, cause: tree.update(task_id, changes, cause))
 
     async def _update_field(self, task_id: str, field: str, value: Any) -> TaskModel:
         return await self._change(
@@ -330,7 +322,8 @@ class TaskRepository:
 
     async def delete_task(self, task_id: str) -> bool:
         """Delete the task and its descendants from the projection; the log keeps their
-        history. Refused while a task outside them depends on one of them."""
+        history. False when there is no such task; refused while a task outside them
+        depends on one of them."""
         check_task_id(task_id, field="task_id")
         cause = current_cause()
 
@@ -338,5 +331,10 @@ class TaskRepository:
             tree = work.tree(self.queries.tree_id_of(task_id))
             tree.delete(task_id, _cause(cause, tree.require(task_id)))
 
-        await self.db.run(self.db.log.run, run)
+        try:
+            await self.db.run(self.db.log.run, run)
+        except TaskNotFoundError as exc:
+            if exc.task_id != task_id or exc.field is not None:
+                raise
+            return False
         return True

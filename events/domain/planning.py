@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aipartnerupflow.errors import (
@@ -70,7 +70,10 @@ def plan_tree(tasks: Sequence[Any]) -> list[dict[str, Any]]:
     specs: dict[str, dict[str, Any]] = {}
     for raw, task_id in zip(tasks, ids, strict=True):
         label = labels[task_id]
-        spec = build_spec({k: v for k, v in raw.items() if k != "id"}, label)
+        definition = {k: v for k, v in raw.items() if k != "id"}
+        if "dependencies" in definition:
+            definition["dependencies"] = _named_references(definition["dependencies"])
+        spec = build_spec(definition, label)
         spec["id"] = task_id
         if spec["parent_id"] is not None:
             if spec["parent_id"] not in by_ref:
@@ -94,6 +97,19 @@ def plan_tree(tasks: Sequence[Any]) -> list[dict[str, Any]]:
                 )
         specs[task_id] = spec
     return _order(specs, labels)
+
+
+def _named_references(dependencies: Any) -> Any:
+    """Dependencies written ``{"name": ref}`` as ``{"id": ref}``: in an array either key
+    holds a reference (an id, or a name when the tasks have no ids); ``id`` wins."""
+    if not isinstance(dependencies, (list, tuple)):
+        return dependencies  # build_spec refuses it, naming the task
+    return [
+        {**{k: v for k, v in dep.items() if k != "name"}, "id": dep["name"]}
+        if isinstance(dep, Mapping) and dep.get("id") is None and "name" in dep
+        else dep
+        for dep in dependencies
+    ]
 
 
 def _is_text(value: Any) -> bool:

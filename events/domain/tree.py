@@ -11,7 +11,7 @@ share: the state of a task is a plain dict whose keys are the projection's colum
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, cast
 
@@ -23,14 +23,18 @@ from aipartnerupflow.errors import (
     TaskNotFoundError,
     TaskStateError,
     TaskValidationError,
+    UpdateRejectedError,
 )
 from aipartnerupflow.events.domain.limits import MAX_KEY_CHARS
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.validation import (
     IMMUTABLE_FIELDS,
+    OUTCOME_FIELDS,
     check_field,
     check_json,
+    check_outcome,
     check_progress,
+    check_status,
     check_task_size,
     check_time,
     clean_message,
@@ -324,16 +328,53 @@ class TaskTree(Aggregate):
     def update_field(self, task_id: str, field: str, value: Any, cause: Cause) -> bool:
         """Change one field; returns False when the value is already the stored one."""
         state = self.require(task_id)
-        if field in IMMUTABLE_FIELDS:
-            raise ImmutableFieldError("never changes after creation", task_id=task_id, field=field)
-        value = check_field(field, value, task_id)
-        if field == "dependencies":
-            self._check_new_dependencies(task_id, value)
+        value = self._checked_definition(task_id, field, value)
         check_task_size({**state, field: value}, task_id)
         if state[field] == value:
             return False
         self.trigger_event(self.TaskUpdated, task_id=task_id, cause=cause, changes={field: value})
         return True
+
+    def update(self, task_id: str, changes: Mapping[str, Any], cause: Cause) -> None:
+        """Change several fields at once, all or nothing.
+
+        Every problem is reported together in one UpdateRejectedError. With ``status``,
+        the outcome fields (result, error, error_type, progress, started_at, completed_at)
+        follow ``set_status``; without it they change on their own, the status staying.
+        """
+        state = self.require(task_id)
+        clean: dict[str, Any] = {}
+        problems: list[TaskValidationError] = []
+        for field, value in changes.items():
+            try:
+                clean[field] = self._checked(task_id, field, value)
+            except TaskValidationError as problem:
+                problems.append(problem)
+        if problems:
+            raise UpdateRejectedError(task_id, problems)
+        check_task_size({**state, **clean}, task_id)
+        status = clean.pop("status", None)
+        outcome = {f: clean.pop(f) for f in OUTCOME_FIELDS if f in clean} if status else {}
+        changed = {field: value for field, value in clean.items() if state[field] != value}
+        if changed:
+            self.trigger_event(self.TaskUpdated, task_id=task_id, cause=cause, changes=changed)
+        if status is not None:
+            self.set_status(task_id, status, cause, **outcome)
+
+    def _checked(self, task_id: str, field: str, value: Any) -> Any:
+        if field == "status":
+            return check_status(value, task_id)
+        if field in OUTCOME_FIELDS:
+            return check_outcome(field, value, task_id)
+        return self._checked_definition(task_id, field, value)
+
+    def _checked_definition(self, task_id: str, field: str, value: Any) -> Any:
+        if field in IMMUTABLE_FIELDS:
+            raise ImmutableFieldError("never changes after creation", task_id=task_id, field=field)
+        value = check_field(field, value, task_id)
+        if field == "dependencies":
+            self._check_new_dependencies(task_id, value)
+        return value
 
     def set_status(
         self,
@@ -351,12 +392,7 @@ class TaskTree(Aggregate):
     ) -> None:
         """Record a status change (or, for a running task, just its progress)."""
         state = self.require(task_id)
-        if status not in TaskStatus.ALL:
-            raise TaskValidationError(
-                f"must be one of {', '.join(TaskStatus.ALL)}, got {status!r}",
-                task_id=task_id,
-                field="status",
-            )
+        check_status(status, task_id)
         if progress is not None:
             progress = check_progress(progress, task_id)
         result = check_json(result, task_id, "result")
@@ -453,15 +489,50 @@ class TaskTree(Aggregate):
             yield child
             queue.extend(self.children[child])
 
-    def dependent_ids(self, task_id: str) -> list[str]:
-        """Ids of the tasks that depend on ``task_id``, directly or through others."""
+    def ancestor_ids(self, task_id: str) -> Iterator[str]:
+        """Ids above ``task_id``: its parent, grandparent, ... up to the root."""
+        parent = self.tasks[task_id]["parent_id"]
+        while parent is not None:
+            yield parent
+            parent = self.tasks[parent]["parent_id"]
+
+    def common_ancestor(self, task_ids: Iterable[str]) -> str:
+        """The lowest task that is, or is an ancestor of, every one of ``task_ids``."""
+        ids = iter(task_ids)
+        first = next(ids)
+        chain = [first, *self.ancestor_ids(first)]
+        # Where each task seen so far joins the first one's chain: every walk up stops
+        # at a task already seen, so the whole search visits each task once.
+        joins = {task_id: depth for depth, task_id in enumerate(chain)}
+        lowest = 0
+        for task_id in ids:
+            path = []
+            node = task_id
+            while node not in joins:  # every chain ends at the root, which is in joins
+                path.append(node)
+                node = self.tasks[node]["parent_id"]
+            joins.update(dict.fromkeys(path, joins[node]))
+            lowest = max(lowest, joins[node])
+        return chain[lowest]
+
+    def direct_dependent_ids(self, task_id: str) -> list[str]:
+        """Ids of the tasks that list ``task_id`` among their dependencies."""
+        return [
+            other_id
+            for other_id, other in self.tasks.items()
+            if any(dep["id"] == task_id for dep in other["dependencies"])
+        ]
+
+    def dependent_ids(self, *task_ids: str) -> list[str]:
+        """Ids of the tasks that depend on any of ``task_ids``, directly or through
+        others, breadth first; the given tasks themselves are left out."""
         direct: dict[str, list[str]] = {}
         for other_id, other in self.tasks.items():
             for dep in other["dependencies"]:
                 direct.setdefault(dep["id"], []).append(other_id)
         found: list[str] = []
-        seen = {task_id}
-        queue = deque([task_id])
+        seen = set(task_ids)
+        queue = deque(task_ids)
         while queue:
             for dependent in direct.get(queue.popleft(), ()):
                 if dependent not in seen:

@@ -12,7 +12,7 @@ import re
 import reprlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -33,6 +33,7 @@ from aipartnerupflow.events.domain.limits import (
     MAX_TASK_BYTES,
     MIN_JSON_INT,
 )
+from aipartnerupflow.events.domain.status import TaskStatus
 
 #: Fields a user may set when creating a task (besides ``id``).
 DEFINABLE_FIELDS = (
@@ -45,8 +46,29 @@ DEFINABLE_FIELDS = (
     "params",
     "schemas",
 )
+#: Other fields of a stored task (``TaskModel`` columns): a definition may carry them, as
+#: one copied from a stored task does, and they are ignored: a new task starts pending.
+IGNORED_FIELDS = (
+    "tree_id",
+    "status",
+    "result",
+    "error",
+    "error_type",
+    "progress",
+    "has_children",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "completed_at",
+    "original_task_id",
+    "has_copy",
+    "attempt",
+)
 #: Fields that never change once a task exists.
 IMMUTABLE_FIELDS = ("parent_id", "user_id")
+
+#: Fields of a task's outcome that an update may set, with or without ``status``.
+OUTCOME_FIELDS = ("result", "error", "error_type", "progress", "started_at", "completed_at")
 
 _MAPPING_FIELDS = ("inputs", "params", "schemas")
 #: The fields whose sizes together make a task's size (its result is bounded on its own).
@@ -367,6 +389,34 @@ def normalize_dependencies(value: Any, task_id: str | None) -> list[dict[str, An
     return normalized
 
 
+def check_status(value: Any, task_id: str | None) -> str:
+    if value not in TaskStatus.ALL:
+        raise TaskValidationError(
+            f"must be one of {', '.join(TaskStatus.ALL)}, got {value!r}",
+            task_id=task_id,
+            field="status",
+        )
+    return cast(str, value)
+
+
+def check_outcome(field: str, value: Any, task_id: str | None) -> Any:
+    """Validate one of ``OUTCOME_FIELDS`` and return its stored form."""
+    if field == "result":
+        return check_json(value, task_id, field)
+    if field == "progress":
+        return check_progress(value, task_id)
+    if field in ("started_at", "completed_at"):
+        return check_time(value, task_id, field)
+    if value is not None and not isinstance(value, str):
+        raise TaskValidationError(
+            f"must be a string or None, got {type(value).__name__}", task_id=task_id, field=field
+        )
+    # Error texts are mended, never refused, as when the runtime records a failure.
+    return clean_message(
+        value, max_chars=MAX_KEY_CHARS if field == "error_type" else MAX_ERROR_CHARS
+    )
+
+
 def check_field(field: str, value: Any, task_id: str | None) -> Any:
     """Validate one updatable field and return its stored form."""
     if field == "name":
@@ -415,11 +465,12 @@ def build_spec(raw: Any, task_id: str | None) -> dict[str, Any]:
         raise TaskValidationError(
             f"a task must be an object (dict), got {type(raw).__name__}", task_id=task_id
         )
-    unknown = sorted(set(raw) - {"id", *DEFINABLE_FIELDS})
+    unknown = sorted(set(raw) - {"id", *DEFINABLE_FIELDS, *IGNORED_FIELDS})
     if unknown:
         raise TaskValidationError(
             f"unknown field(s) {', '.join(map(_show, unknown))}; allowed: id, "
-            + ", ".join(DEFINABLE_FIELDS),
+            + ", ".join(DEFINABLE_FIELDS)
+            + " (other task columns are ignored)",
             task_id=task_id,
         )
     if "name" not in raw:

@@ -205,8 +205,8 @@ def command(run: Run, op: tuple[Any, ...]) -> tuple[Callable[[], Awaitable[Any]]
         (status, ok_status), (progress, ok_progress), (result, ok_result) = rest
         call = partial(repo.update_task_status, target, status, progress=progress, result=result)
         return call, known and ok_status and ok_progress and ok_result
-    if kind == "delete":
-        return partial(repo.delete_task, target), known
+    if kind == "delete":  # an unknown id is not refused: the answer is False
+        return partial(repo.delete_task, target), True
     if kind == "copy":
         return partial(run.creator.create_task_copy, target, children=rest[0]), known
     assert kind == "immutable"

@@ -12,7 +12,6 @@ from aipartnerupflow import (
     DuplicateTaskError,
     TaskCreator,
     TaskRepository,
-    TaskStatus,
     TaskValidationError,
     TreeStructureError,
     log_position,
@@ -142,34 +141,3 @@ async def test_existing_id_is_an_error_not_a_new_id(db, creator: TaskCreator) ->
             [{"id": "fresh", "name": "f"}, {"id": "a", "name": "again", "parent_id": "fresh"}]
         )
     assert log_position(db) == before
-
-
-async def test_copy_without_children(creator: TaskCreator, repo: TaskRepository) -> None:
-    await creator.create_task_tree_from_array(A2A_TREE)
-    await repo.update_task_status("child-1", TaskStatus.COMPLETED, result={"cores": 2})
-    copy = await creator.create_task_copy("child-1")
-    assert copy.children == []
-    assert copy.task.id != "child-1" and copy.task.original_task_id == "child-1"
-    assert (copy.task.status, copy.task.result, copy.task.parent_id) == ("pending", None, None)
-    assert copy.task.inputs == {"resource": "cpu"}
-    assert (await repo.get_task_by_id("child-1")).has_copy is True
-    assert (await repo.get_task_by_id("child-2")).has_copy is False
-
-
-async def test_copy_with_children_copies_dependencies_once(
-    creator: TaskCreator, repo: TaskRepository
-) -> None:
-    await creator.create_task_tree_from_array(A2A_TREE)
-    copy = await creator.create_task_copy(await repo.get_task_by_id("parent-task"), children=True)
-    copies = {node.task.original_task_id: node.task for node in copy.walk()}
-    assert sorted(copies) == ["child-1", "child-2", "parent-task"]
-    assert copy.task.has_children is True
-    new_ids = {original: task.id for original, task in copies.items()}
-    assert [d["id"] for d in copies["parent-task"].dependencies] == [
-        new_ids["child-1"],
-        new_ids["child-2"],
-    ]
-    assert [d["id"] for d in copies["child-2"].dependencies] == [new_ids["child-1"]]
-    for original in new_ids:
-        assert (await repo.get_task_by_id(original)).has_copy is True
-    assert copy.task.tree_id != (await repo.get_task_by_id("parent-task")).tree_id

@@ -94,12 +94,13 @@ async def test_get_and_tree_reads(repo: TaskRepository) -> None:
     assert await repo.get_all_children_recursive("a1") == []
 
 
-async def test_find_dependent_tasks_is_transitive(repo: TaskRepository) -> None:
+async def test_find_dependent_tasks_direct_and_recursive(repo: TaskRepository) -> None:
     await repo.create_task(name="root", id="r")
     await repo.create_task(name="a", id="a", parent_id="r", dependencies=["r"])
     await repo.create_task(name="b", id="b", parent_id="r", dependencies=["a"])
     await repo.create_task(name="c", id="c", parent_id="r")
-    assert [t.id for t in await repo.find_dependent_tasks("r")] == ["a", "b"]
+    assert [t.id for t in await repo.find_dependent_tasks("r")] == ["a"]
+    assert [t.id for t in await repo.find_dependent_tasks_recursive("r")] == ["a", "b"]
     assert await repo.find_dependent_tasks("c") == []
 
 
@@ -216,7 +217,7 @@ async def test_delete_task_removes_subtree_and_keeps_history(db, repo: TaskRepos
     assert await repo.get_task_by_id("a") is None and await repo.get_task_by_id("a1") is None
     assert (await repo.get_task_by_id("r")).has_children is False
     assert [e["type"] for e in history(db, task_id="a1")] == ["created", "deleted"]
-    await assert_refused(db, repo.delete_task("a"), TaskNotFoundError, "'a'")
+    assert await repo.delete_task("a") is False
 
 
 async def test_list_tasks_filters_and_order(repo: TaskRepository) -> None:

@@ -223,19 +223,25 @@ async def test_get_all_children_recursive_breadth_first(repo: TaskRepository) ->
         await repo.get_all_children_recursive("missing")
 
 
-async def test_find_dependent_tasks_is_transitive(repo: TaskRepository) -> None:
-    """Direct and indirect dependents, each once (a diamond counts its tip once)."""
+async def test_find_dependent_tasks_direct_and_recursive(repo: TaskRepository) -> None:
+    """find_dependent_tasks: the direct dependents (as 0.9.0);
+    find_dependent_tasks_recursive: direct and indirect ones, each once (a diamond
+    counts its tip once)."""
     await repo.create_task(name="r", id="r")
     await repo.create_task(name="a", id="a", parent_id="r", dependencies=["r"])
     await repo.create_task(name="b", id="b", parent_id="r", dependencies=["r"])
     await repo.create_task(name="c", id="c", parent_id="r", dependencies=["a", "b"])
     await repo.create_task(name="d", id="d", parent_id="r", dependencies=["c"])
     await repo.create_task(name="lone", id="lone", parent_id="r")
-    assert await ids(repo.find_dependent_tasks("r")) == ["a", "b", "c", "d"]
-    assert await ids(repo.find_dependent_tasks("b")) == ["c", "d"]
+    assert await ids(repo.find_dependent_tasks("r")) == ["a", "b"]
+    assert await ids(repo.find_dependent_tasks("b")) == ["c"]
+    assert await ids(repo.find_dependent_tasks_recursive("r")) == ["a", "b", "c", "d"]
+    assert await ids(repo.find_dependent_tasks_recursive("b")) == ["c", "d"]
     assert await repo.find_dependent_tasks("lone") == []
-    with pytest.raises(TaskNotFoundError):
-        await repo.find_dependent_tasks("missing")
+    assert await repo.find_dependent_tasks_recursive("lone") == []
+    for query in (repo.find_dependent_tasks, repo.find_dependent_tasks_recursive):
+        with pytest.raises(TaskNotFoundError):
+            await query("missing")
 
 
 async def test_list_tasks_filters(repo: TaskRepository) -> None:
@@ -546,7 +552,7 @@ async def test_update_task_is_all_or_nothing(db, repo: TaskRepository) -> None:
         await repo.update_task("t", name="never", priority="bad")
     assert (await repo.build_task_tree("t")).task.name == "n2"
     async with refused(db, repo, TaskValidationError, "'progress'"):
-        await repo.update_task("t", progress=0.9)
+        await repo.update_task("t", progress=1.5)
     await assert_consistent(db, repo, "t")
 
 
@@ -680,12 +686,13 @@ async def test_delete_refused_while_a_task_outside_depends_on_it(db, repo: TaskR
 
 
 async def test_delete_unknown_task(db, repo: TaskRepository) -> None:
-    """Deleting an unknown (or already deleted) task is a TaskNotFoundError."""
+    """Deleting an unknown (or already deleted) task answers False (as 0.9.0) and writes
+    nothing."""
     await make_tree(repo, ("r", None), ("a", "r"))
-    await repo.delete_task("a")
+    assert await repo.delete_task("a") is True
     for task_id in ("a", "never"):
-        async with refused(db, repo, TaskNotFoundError, f"'{task_id}'"):
-            await repo.delete_task(task_id)
+        async with unchanged(db, repo):
+            assert await repo.delete_task(task_id) is False
 
 
 async def test_history_of_deleted_task_stays_readable(db, repo: TaskRepository) -> None:

@@ -269,7 +269,7 @@ async def test_tasks_cancel_reaches_the_open_stream(base_url: str, db) -> None:
 async def test_copy_execution_with_and_without_children(base_url: str, db) -> None:
     client, httpx_client = await make_client(base_url, streaming=False)
     [r async for r in client.send_message(tree_message(TREE))]
-    for children, count in ((False, 1), (True, 3)):
+    for children, count in ((False, 3), (True, 3)):  # the root's copy is the whole tree
         message = Message(
             message_id=str(uuid.uuid4()),
             role=Role.user,
