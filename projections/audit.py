@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 
 from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
 from aipartnerupflow.events.domain.tree import TaskTree, apply_event
-from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.projections.projector import rebuild_projections as _rebuild
@@ -126,13 +125,12 @@ def _tree_at(
         query = query.where(_c.timestamp <= at)
     with db.connections.begin() as connection:
         version = connection.execute(query).scalar()
-    with gc_paused():
-        tree = None if version is None else db.log.load_at(stream, version)
-        if tree is None or root_id not in tree.tasks:
-            raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
-        ids = [root_id, *tree.descendant_ids(root_id)]
-        models = {tid: TaskModel.from_state(tree.tasks[tid], stream) for tid in ids}
-        return build_nodes(root_id, models)
+    tree = None if version is None else db.log.load_at(stream, version)
+    if tree is None or root_id not in tree.tasks:
+        raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
+    ids = [root_id, *tree.descendant_ids(root_id)]
+    models = {tid: TaskModel.from_state(tree.tasks[tid], stream) for tid in ids}
+    return build_nodes(root_id, models)
 
 
 def tree_at(
