@@ -107,6 +107,7 @@ _STREAM_TYPES = {
 class TreeSupervisor(pykka.ThreadingActor):
     """Runs the subtree of ``root_id``: schedules, records, reports, then stops."""
 
+    use_daemon_thread = True  # an interpreter exit never waits on a tree
     flush_every = 1000
     lanes = 4
 

@@ -80,6 +80,8 @@ class LoopBridge:
 class TaskActor(pykka.ThreadingActor):
     """Relays jobs and cancellations between the supervisor's thread and the loop."""
 
+    use_daemon_thread = True  # an interpreter exit never waits on it
+
     def __init__(self, bridge: LoopBridge) -> None:
         super().__init__()
         self.bridge = bridge
