@@ -112,6 +112,13 @@ def history(
     return db.call(_history, db, task_id, tree_id)
 
 
+async def history_async(
+    db: LogDatabase, task_id: str | None = None, tree_id: UUID | str | None = None
+) -> list[dict[str, Any]]:
+    """``history`` for async code: runs on the database worker, the event loop goes on."""
+    return await db.run(_history, db, task_id, tree_id)
+
+
 def _tree_at(
     db: LogDatabase, root_id: str, position: int | None, at: datetime | None
 ) -> TaskTreeNode:
@@ -141,11 +148,33 @@ def tree_at(
     return db.call(_tree_at, db, root_id, position, at)
 
 
+async def tree_at_async(
+    db: LogDatabase, root_id: str, position: int | None = None, at: datetime | None = None
+) -> TaskTreeNode:
+    """``tree_at`` for async code: runs on the database worker, the event loop goes on."""
+    return await db.run(_tree_at, db, root_id, position, at)
+
+
 def log_position(db: LogDatabase) -> int:
     """The position of the newest event in the log (0 when it is empty)."""
-    return db.call(db.log.recorder.max_notification_id) or 0
+    return db.call(_log_position, db)
+
+
+async def log_position_async(db: LogDatabase) -> int:
+    """``log_position`` for async code: runs on the database worker, the event loop goes on."""
+    return await db.run(_log_position, db)
+
+
+def _log_position(db: LogDatabase) -> int:
+    return db.log.recorder.max_notification_id() or 0
 
 
 def rebuild_projections(db: LogDatabase) -> int:
     """Drop every projection table and rebuild it from the log; returns the task count."""
     return db.call(_rebuild, db.connections, db.log)
+
+
+async def rebuild_projections_async(db: LogDatabase) -> int:
+    """``rebuild_projections`` for async code: runs on the database worker, the event loop
+    goes on."""
+    return await db.run(_rebuild, db.connections, db.log)
