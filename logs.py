@@ -22,9 +22,6 @@ class Logger:
         self._stdlib = logging.getLogger(name)
         self._bound: Any = None
 
-    def debug(self, event: str, **fields: Any) -> None:
-        self._write(logging.DEBUG, event, fields)
-
     def info(self, event: str, **fields: Any) -> None:
         self._write(logging.INFO, event, fields)
 
