@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from contextlib import suppress
 from typing import Any
 from uuid import UUID
 
@@ -37,14 +38,18 @@ def running_tree_ids() -> list[UUID]:
         return list(_running)
 
 
-@atexit.register
-def stop_supervisors() -> None:
-    """Stop this process's tree supervisors (run at interpreter exit).
+def own_actors() -> list[pykka.ActorRef[Any]]:
+    """The live actors of this library; the host's own pykka actors are not among them."""
+    package = __name__.partition(".")[0] + "."
+    refs = pykka.ActorRegistry.get_all()
+    return [ref for ref in refs if ref.actor_class.__module__.startswith(package)]
 
-    Actor threads are not daemons: without this an exit would wait on them. Only this
-    library's actors are stopped; the host's own pykka actors are not ours to stop.
-    """
-    with _lock:
-        supervisors = list(_running.values())
-    for supervisor in supervisors:
-        supervisor.stop(block=True, timeout=5)
+
+@atexit.register
+def _stop_own_actors() -> None:
+    # Actor threads are daemons, so an exit never waits on them; stopping them first lets
+    # each finish the message in hand. Never ActorRegistry.stop_all(): that would stop the
+    # host's actors too.
+    stopping = [ref.stop(block=False) for ref in own_actors()]
+    with suppress(pykka.Timeout):
+        pykka.get_all(stopping, timeout=5)

@@ -72,6 +72,8 @@ class TreeSupervisor(pykka.ThreadingActor):
     that ended the supervisor), both called on ``loop``.
     """
 
+    use_daemon_thread = True  # an interpreter exit never waits on a tree
+
     def __init__(
         self,
         db: LogDatabase,

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 
 from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
 from aipartnerupflow.events.domain.tree import TaskTree, apply_event
-from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.projections.projector import rebuild_projections as _rebuild
@@ -113,6 +112,13 @@ def history(
     return db.call(_history, db, task_id, tree_id)
 
 
+async def history_async(
+    db: LogDatabase, task_id: str | None = None, tree_id: UUID | str | None = None
+) -> list[dict[str, Any]]:
+    """``history`` for async code: runs on the database worker, the event loop goes on."""
+    return await db.run(_history, db, task_id, tree_id)
+
+
 def _tree_at(
     db: LogDatabase, root_id: str, position: int | None, at: datetime | None
 ) -> TaskTreeNode:
@@ -126,13 +132,12 @@ def _tree_at(
         query = query.where(_c.timestamp <= at)
     with db.connections.begin() as connection:
         version = connection.execute(query).scalar()
-    with gc_paused():
-        tree = None if version is None else db.log.load_at(stream, version)
-        if tree is None or root_id not in tree.tasks:
-            raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
-        ids = [root_id, *tree.descendant_ids(root_id)]
-        models = {tid: TaskModel.from_state(tree.tasks[tid], stream) for tid in ids}
-        return build_nodes(root_id, models)
+    tree = None if version is None else db.log.load_at(stream, version)
+    if tree is None or root_id not in tree.tasks:
+        raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
+    ids = [root_id, *tree.descendant_ids(root_id)]
+    models = {tid: TaskModel.from_state(tree.tasks[tid], stream) for tid in ids}
+    return build_nodes(root_id, models)
 
 
 def tree_at(
@@ -143,11 +148,33 @@ def tree_at(
     return db.call(_tree_at, db, root_id, position, at)
 
 
+async def tree_at_async(
+    db: LogDatabase, root_id: str, position: int | None = None, at: datetime | None = None
+) -> TaskTreeNode:
+    """``tree_at`` for async code: runs on the database worker, the event loop goes on."""
+    return await db.run(_tree_at, db, root_id, position, at)
+
+
 def log_position(db: LogDatabase) -> int:
     """The position of the newest event in the log (0 when it is empty)."""
-    return db.call(db.log.recorder.max_notification_id) or 0
+    return db.call(_log_position, db)
+
+
+async def log_position_async(db: LogDatabase) -> int:
+    """``log_position`` for async code: runs on the database worker, the event loop goes on."""
+    return await db.run(_log_position, db)
+
+
+def _log_position(db: LogDatabase) -> int:
+    return db.log.recorder.max_notification_id() or 0
 
 
 def rebuild_projections(db: LogDatabase) -> int:
     """Drop every projection table and rebuild it from the log; returns the task count."""
     return db.call(_rebuild, db.connections, db.log)
+
+
+async def rebuild_projections_async(db: LogDatabase) -> int:
+    """``rebuild_projections`` for async code: runs on the database worker, the event loop
+    goes on."""
+    return await db.run(_rebuild, db.connections, db.log)

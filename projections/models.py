@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, Uuid
-from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.attributes import manager_of_class
+from sqlalchemy.orm.base import DEFAULT_STATE_ATTR
 
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState
@@ -60,9 +61,10 @@ class TaskModel(ProjectionBase):
     @classmethod
     def from_state(cls, state: TaskState, tree_id: Any) -> TaskModel:
         """A detached model holding ``state``; cheap enough for trees of 10k tasks."""
-        # Filling __dict__ skips per-attribute instrumentation; the object is never
-        # attached to an ORM session, it is a value handed to the caller.
-        model = manager_of_class(cls).new_instance()
+        # Filling __dict__ skips per-attribute instrumentation, and SQLAlchemy's
+        # per-instance state (four objects the cyclic GC would walk, for each task of a
+        # large tree) is left to be made on first use, by __getattr__ below.
+        model = cls.__new__(cls)
         model.__dict__.update(state)
         model.__dict__["tree_id"] = tree_id
         return model
@@ -89,6 +91,20 @@ class TaskModel(ProjectionBase):
     def __repr__(self) -> str:
         return f"TaskModel(id={self.id!r}, name={self.name!r}, status={self.status!r})"
 
+    if not TYPE_CHECKING:  # an open __getattr__ would hide misspelt attributes from mypy
+
+        def __getattr__(self, name: str) -> Any:
+            # Only a model filled by from_state() (its __dict__ holds columns) gets its state
+            # here; a model being constructed must not, or SQLAlchemy's __init__ would take
+            # it for an initialised one.
+            if name != DEFAULT_STATE_ATTR or not self.__dict__:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+                )
+            manager_of_class(type(self)).setup_instance(self)
+            return self.__dict__[name]
+
 
 # from_state() bypasses the constructor, which is what normally configures mappers.
-configure_mappers()
+# Only this library's registry: the host's own mappers are the host's to configure.
+ProjectionBase.registry.configure()

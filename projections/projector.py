@@ -10,7 +10,6 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Connection
 
 from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskTree, apply_event
-from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.bulk import bulk_delete, bulk_insert, bulk_update
 from aipartnerupflow.events.store.log import Batch, TaskLog
 from aipartnerupflow.events.store.recorder import Connections, events_table
@@ -94,7 +93,7 @@ def fold_log(log: TaskLog, connection: Connection) -> Iterable[TaskTree]:
 
 def rebuild_projections(connections: Connections, log: TaskLog) -> int:
     """Drop every projection table and refill it from the log; returns the task count."""
-    with connections.begin() as connection, gc_paused():
+    with connections.begin() as connection:
         ProjectionBase.metadata.drop_all(connection)
         ProjectionBase.metadata.create_all(connection)
         rows = [

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from aipartnerupflow.events.domain.tree import TaskState, TaskTree
-from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.projections.lineage import tree_of
 from aipartnerupflow.projections.models import TaskModel
 
@@ -144,21 +143,20 @@ def _entry(
 
 
 def _diff(db: LogDatabase, root_a: str, root_b: str) -> dict[str, Any]:
-    with gc_paused():
-        a = _Side(tree_of(db, root_a), root_a)
-        b = _Side(tree_of(db, root_b), root_b)
-        pairs = _match(db, a, b)
-        rename = {b_id: a_id for a_id, b_id, _ in pairs if a_id is not None and b_id is not None}
-        tasks = [
-            _entry(
-                a.tasks.get(a_id) if a_id else None,
-                b.tasks.get(b_id) if b_id else None,
-                how,
-                a.paths[a_id] if a_id else b.paths[b_id or ""],
-                rename,
-            )
-            for a_id, b_id, how in pairs
-        ]
+    a = _Side(tree_of(db, root_a), root_a)
+    b = _Side(tree_of(db, root_b), root_b)
+    pairs = _match(db, a, b)
+    rename = {b_id: a_id for a_id, b_id, _ in pairs if a_id is not None and b_id is not None}
+    tasks = [
+        _entry(
+            a.tasks.get(a_id) if a_id else None,
+            b.tasks.get(b_id) if b_id else None,
+            how,
+            a.paths[a_id] if a_id else b.paths[b_id or ""],
+            rename,
+        )
+        for a_id, b_id, how in pairs
+    ]
     differing = [(i, t) for i, t in enumerate(tasks) if t["state"] != "same"]
 
     def when(item: tuple[int, dict[str, Any]]) -> tuple[bool, datetime | str, int]:

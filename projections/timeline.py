@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.tree import TaskTree, apply_event
-from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.lineage import tree_of
 
@@ -83,20 +82,19 @@ def _timeline(db: LogDatabase, root_id: str) -> dict[str, Any]:
     tree: TaskTree | None = None
     tasks: dict[str, _Task] = {}
     changes: list[list[Any]] = []
-    with gc_paused():
-        for position, version, topic, state in rows:
-            event = to_domain_event(StoredEvent(current.id, version, topic, bytes(state)))
-            tree = apply_event(event, tree)
-            task_id = getattr(event, "task_id", None)
-            if not isinstance(event, TaskTree.TaskEvent) or task_id not in wanted:
-                continue
-            now = tree.tasks.get(task_id)
-            if now is None:
-                continue
-            if task_id not in tasks:
-                tasks[task_id] = _Task(_ms(event.timestamp))
-            _follow(tasks[task_id], event, now)
-            changes.append([position, _ms(event.timestamp), wanted[task_id], now["status"]])
+    for position, version, topic, state in rows:
+        event = to_domain_event(StoredEvent(current.id, version, topic, bytes(state)))
+        tree = apply_event(event, tree)
+        task_id = getattr(event, "task_id", None)
+        if not isinstance(event, TaskTree.TaskEvent) or task_id not in wanted:
+            continue
+        now = tree.tasks.get(task_id)
+        if now is None:
+            continue
+        if task_id not in tasks:
+            tasks[task_id] = _Task(_ms(event.timestamp))
+        _follow(tasks[task_id], event, now)
+        changes.append([position, _ms(event.timestamp), wanted[task_id], now["status"]])
     return {
         "root_id": root_id,
         "tree_id": str(current.id),

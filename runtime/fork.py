@@ -11,7 +11,6 @@ from aipartnerupflow.events.domain.cause import current_cause
 from aipartnerupflow.events.domain.fork import plan_fork, plant_fork
 from aipartnerupflow.events.domain.tree import Cause, TaskTree
 from aipartnerupflow.events.domain.validation import check_task_id
-from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.log import Work
 from aipartnerupflow.projections.lineage import locate
 from aipartnerupflow.projections.tree_node import TaskTreeNode
@@ -44,9 +43,8 @@ def _fork(
             )
         )
 
-    with gc_paused():
-        tree = db.log.run(command)
-        return TaskQueries(db).node(tree, tree.root_task_id)
+    tree = db.log.run(command)
+    return TaskQueries(db).node(tree, tree.root_task_id)
 
 
 def fork(

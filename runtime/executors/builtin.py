@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
-
-import psutil
 
 from aipartnerupflow.actors.executor import BaseTask
 from aipartnerupflow.actors.registry import executor_register
 
+# psutil and asyncio are imported where they are used: importing the package must not
+# load them.
+
 
 def _cpu() -> dict[str, Any]:
+    import psutil
+
     return {
         "resource": "cpu",
         "cores": psutil.cpu_count(logical=True),
@@ -23,6 +25,8 @@ def _cpu() -> dict[str, Any]:
 
 
 def _memory() -> dict[str, Any]:
+    import psutil
+
     memory = psutil.virtual_memory()
     return {
         "resource": "memory",
@@ -34,6 +38,8 @@ def _memory() -> dict[str, Any]:
 
 
 def _disk() -> dict[str, Any]:
+    import psutil
+
     usage = psutil.disk_usage("/")
     return {
         "resource": "disk",
@@ -61,6 +67,8 @@ class SystemInfoExecutor(BaseTask):
         reader = _READERS.get(resource) if isinstance(resource, str) else None
         if reader is None:
             raise ValueError(f"resource must be one of {', '.join(_READERS)}, got {resource!r}")
+        import asyncio
+
         # psutil reads files and sleeps (cpu_percent): keep that off the event loop.
         return await asyncio.to_thread(reader)
 
