@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -38,6 +39,9 @@ def load_executors(specs: list[str] | None) -> list[str]:
     """Register the executors of ``specs`` and of installed entry points; returns the
     entry points loaded. A module that cannot be loaded exits 2 with one line."""
     registry = get_registry()
+    if specs and os.getcwd() not in sys.path:
+        # As with ``python -m``: the application's modules are found from where it runs.
+        sys.path.insert(0, os.getcwd())
     try:
         import_executors(specs or [], registry)
         return load_entry_points(registry)

@@ -1,4 +1,8 @@
-"""The registry of running trees, and what this library stops when the process exits."""
+"""The registry of running trees: one supervisor per tree in this process.
+
+What the library stops at exit (its own actors, never the host's) is checked by a real
+host process in tests/runtime/test_host_process.py.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +21,27 @@ class HostActor(pykka.ThreadingActor):
         return message
 
 
-def test_exit_stops_supervisors_and_leaves_the_hosts_actors_alone() -> None:
-    host = HostActor.start()
-    ours = HostActor.start()
+def test_a_tree_has_one_supervisor_at_a_time() -> None:
+    first, second = HostActor.start(), HostActor.start()
     tree_id = uuid.uuid4()
-    assert running.claim(tree_id, ours)
-    assert not running.claim(tree_id, ours)
     try:
-        running.stop_supervisors()
-        assert not ours.is_alive()
-        assert host.is_alive() and host.ask("still here") == "still here"
+        assert running.claim(tree_id, first)
+        assert not running.claim(tree_id, second)
+        assert running.supervisor_of(tree_id) == first
+        assert tree_id in running.running_tree_ids()
+        running.release(tree_id)
+        assert running.supervisor_of(tree_id) is None
+        assert running.claim(tree_id, second)
     finally:
         running.release(tree_id)
-        host.stop()
+        first.stop()
+        second.stop()
     assert tree_id not in running.running_tree_ids()
+
+
+def test_only_this_librarys_actors_are_its_own() -> None:
+    host = HostActor.start()
+    try:
+        assert host not in running.own_actors()
+    finally:
+        host.stop()
