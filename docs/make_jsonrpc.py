@@ -119,6 +119,13 @@ METHODS: dict[str, Method] = {
                 "false",
             ),
             Param(
+                "background",
+                "boolean",
+                "queue the tree for any worker (or this server) and answer at once with "
+                '`{"status": "queued", "root_task_id"}`',
+                "false",
+            ),
+            Param(
                 "webhook_config",
                 "object",
                 "`url` (loopback or an --allow-callback-host), `method` POST or PUT, "

@@ -310,6 +310,15 @@ class TaskApi:
     # -------------------------------------------------------------- execution
 
     async def execute(self, call: _Call) -> Any:
+        # Every parameter is checked before anything is written.
+        config = call.get("webhook_config", dict, None)
+        callback = Callback.from_config(config, self.policy) if config else None
+        streaming = call.get("use_streaming", bool, False)
+        background = call.get("background", bool, False)
+        if background and (streaming or callback is not None):
+            raise RpcError(
+                INVALID_PARAMS, "a background run answers at once: no use_streaming or webhook"
+            )
         if isinstance(call.params, dict) and call.params.get("tasks") is not None:
             node = await self.creator.create_task_tree_from_array(
                 self.access.claim(call.params["tasks"], call.user)
@@ -317,9 +326,16 @@ class TaskApi:
             root = node.task
         else:
             root = await call.task()
-        config = call.get("webhook_config", dict, None)
-        callback = Callback.from_config(config, self.policy) if config else None
-        streaming = call.get("use_streaming", bool, False)
+        if background:
+            # Queued for any process on this database: this server's own recovery loop
+            # or any `aipartnerupflow worker`.
+            await TaskManager(self.db).submit(root.id)
+            return {
+                "success": True,
+                "protocol": "jsonrpc",
+                "status": "queued",
+                "root_task_id": root.id,
+            }
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         def observe(batch: list[StreamEvent]) -> None:

@@ -292,3 +292,28 @@ async def test_auth_scopes_every_call_to_its_user(auth_url: str) -> None:
     assert (await error(auth_url, "tasks.list", {"user_id": "alice"}, token=bob))["code"] == -32602
     assert [t["id"] for t in await result(auth_url, "tasks.list", token=alice)] == ["a1"]
     assert (await result(auth_url, "tasks.get", {"task_id": "a1"}, token=alice))["id"] == "a1"
+
+
+async def test_background_execute_queues_the_tree_for_the_server_to_run(db) -> None:
+    with serving(lambda url: create_app(db, base_url=url)) as url:
+        refused = await error(
+            url,
+            "tasks.execute",
+            {
+                "tasks": [{"id": "never", "name": "system_info_executor"}],
+                "background": True,
+                "use_streaming": True,
+            },
+        )
+        assert refused["code"] == -32602
+        await error(url, "tasks.get", {"task_id": "never"})  # nothing was written
+        queued = await result(
+            url,
+            "tasks.execute",
+            {"tasks": [{"id": "bg", "name": "system_info_executor"}], "background": True},
+        )
+        assert queued["status"] == "queued" and queued["root_task_id"] == "bg"
+        deadline = asyncio.get_running_loop().time() + 60
+        while (await result(url, "tasks.get", {"task_id": "bg"}))["status"] != "completed":
+            assert asyncio.get_running_loop().time() < deadline, "the queued tree never ran"
+            await asyncio.sleep(0.1)
