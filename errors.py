@@ -6,9 +6,42 @@ task and the field at fault and says why; raising one never leaves anything in t
 A task that fails records ``error_type`` = the class name of the exception that ended it:
 the executor's own exception, or one of the ``TaskRunError`` classes below when the
 engine itself decided that the task fails.
+
+Every exception of the package lives here. The hierarchy (built-in bases in brackets;
+``tests/test_errors.py`` checks the drawing against the classes):
+
+* TaskFlowError
+  * TaskValidationError [ValueError]
+    * TaskNotFoundError [LookupError]
+    * DuplicateTaskError
+    * DependencyError
+    * TreeStructureError
+    * ImmutableFieldError
+    * TaskStateError
+    * LimitExceededError
+    * InvalidTextError
+    * UpdateRejectedError
+  * ConcurrencyError [RuntimeError]
+  * LeaseLostError [RuntimeError]
+  * RunInterruptedError [RuntimeError]
+  * DatabaseConfigError [ValueError]
+  * PluginError [ImportError]
+  * TaskRunError
+    * ExecutorNotFoundError [LookupError]
+    * InputValidationError [ValueError]
+    * DependencyFailedError
+    * DependencyOutsideRunError
+    * ResultError [ValueError]
+    * ExecutorError
+  * CallbackRefused [ValueError]
+  * AuthError
+  * BodyTooLarge
+  * RpcError
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class TaskFlowError(Exception):
@@ -122,3 +155,30 @@ class ResultError(TaskRunError, ValueError):
 
 class ExecutorError(TaskRunError):
     """The executor returned a failed result without naming its own ``error_type``."""
+
+
+class PluginError(TaskFlowError, ImportError):
+    """A module or entry point named for loading executors could not be loaded."""
+
+
+class CallbackRefused(TaskFlowError, ValueError):
+    """A callback (webhook or push) URL or configuration is not allowed."""
+
+
+class AuthError(TaskFlowError):
+    """The request carries no valid bearer token (the server answers 401)."""
+
+
+class BodyTooLarge(TaskFlowError):
+    """A request body went past the server's limit (the server answers 413)."""
+
+
+class RpcError(TaskFlowError):
+    """A JSON-RPC error answer: ``code`` and ``message`` as the protocol defines them, and
+    optional ``data``."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data

@@ -17,13 +17,9 @@ from typing import Any
 
 from aipartnerupflow.actors.executor import ExecutableTask
 from aipartnerupflow.actors.registry import ExtensionRegistry
-from aipartnerupflow.errors import TaskFlowError
+from aipartnerupflow.errors import PluginError
 
 ENTRY_POINT_GROUP = "aipartnerupflow.executors"
-
-
-class PluginError(TaskFlowError, ImportError):
-    """A module or entry point named for loading executors could not be loaded."""
 
 
 def _load(spec: str, registry: ExtensionRegistry) -> None:

@@ -17,13 +17,14 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from aipartnerupflow.errors import AuthError, BodyTooLarge
 from aipartnerupflow.runtime.server.a2a_agent import PushNotifier, TreeAgentExecutor, agent_card
 from aipartnerupflow.runtime.server.a2a_app import A2AApplication
 from aipartnerupflow.runtime.server.a2a_handler import TreeRequestHandler
 from aipartnerupflow.runtime.server.a2a_store import DurablePushConfigStore, DurableTaskStore
 from aipartnerupflow.runtime.server.access import Access, RequestUser
-from aipartnerupflow.runtime.server.auth import Authenticator, AuthError
-from aipartnerupflow.runtime.server.bodies import BodyTooLarge, read_body, replay
+from aipartnerupflow.runtime.server.auth import Authenticator
+from aipartnerupflow.runtime.server.bodies import read_body, replay
 from aipartnerupflow.runtime.server.task_api import TaskApi
 from aipartnerupflow.runtime.server.webhooks import CallbackPolicy
 from aipartnerupflow.runtime.session import Database

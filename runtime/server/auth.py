@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import jwt
 from starlette.requests import HTTPConnection
 
-
-class AuthError(Exception):
-    """The request carries no valid token."""
+from aipartnerupflow.errors import AuthError
 
 
 @dataclass(frozen=True)

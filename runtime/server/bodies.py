@@ -6,9 +6,7 @@ from typing import Any
 
 from starlette.types import Receive
 
-
-class BodyTooLarge(Exception):
-    """The body went past the limit."""
+from aipartnerupflow.errors import BodyTooLarge
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:

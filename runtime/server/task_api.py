@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from aipartnerupflow.actors import running
 from aipartnerupflow.actors.reports import StreamEvent
-from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
+from aipartnerupflow.errors import RpcError, TaskNotFoundError, TaskValidationError
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.logs import get_logger
@@ -38,13 +38,6 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
     -32603,
 )
 TASK_NOT_FOUND = -32001
-
-
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.data = data
 
 
 def _json_default(value: Any) -> Any:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from aipartnerupflow.errors import CallbackRefused
 from aipartnerupflow.logs import get_logger
 
 log = get_logger("aipartnerupflow.webhooks")
@@ -24,10 +25,6 @@ BACKOFF_BASE = 0.1
 BACKOFF_CAP = 30.0
 # Our own generator: jitter must not touch the host's global random state.
 _jitter = random.Random()
-
-
-class CallbackRefused(ValueError):
-    """The callback URL is not allowed."""
 
 
 @dataclass(frozen=True)
