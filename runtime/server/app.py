@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -15,16 +14,14 @@ from a2a.server.context import ServerCallContext
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aipartnerupflow.errors import AuthError, BodyTooLarge
 from aipartnerupflow.runtime.server.a2a_agent import PushNotifier, TreeAgentExecutor, agent_card
 from aipartnerupflow.runtime.server.a2a_app import A2AApplication
 from aipartnerupflow.runtime.server.a2a_handler import TreeRequestHandler
 from aipartnerupflow.runtime.server.a2a_store import DurablePushConfigStore, DurableTaskStore
 from aipartnerupflow.runtime.server.access import Access, RequestUser
-from aipartnerupflow.runtime.server.auth import Authenticator
-from aipartnerupflow.runtime.server.bodies import read_body, replay
+from aipartnerupflow.runtime.server.auth import Authenticator, AuthMiddleware
+from aipartnerupflow.runtime.server.bodies import BodyLimitMiddleware
 from aipartnerupflow.runtime.server.task_api import TaskApi
 from aipartnerupflow.runtime.server.webhooks import CallbackPolicy
 from aipartnerupflow.runtime.session import Database
@@ -33,68 +30,11 @@ from aipartnerupflow.runtime.worker import Worker
 from aipartnerupflow.version import __version__
 
 DEFAULT_MAX_BODY = 1024 * 1024
-#: Paths anyone may read, also with authentication on: the agent card.
-PUBLIC_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
-CHALLENGE = b'Bearer realm="aipartnerupflow"'
 
 
 class _UserContext(CallContextBuilder):
     def build(self, request: Request) -> ServerCallContext:
         return ServerCallContext(user=RequestUser(request.state.user_id))
-
-
-async def _reply(
-    send: Send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-class Gatekeeper:
-    """Refuses bodies over ``max_body`` bytes (413), declared or streamed, and, with
-    authentication on, requests without a valid bearer token (401 with a
-    ``WWW-Authenticate`` challenge); puts the acting user in ``request.state``."""
-
-    def __init__(self, app: ASGIApp, authenticator: Authenticator | None, max_body: int) -> None:
-        self.app = app
-        self.authenticator = authenticator
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_large = f"request body over {self.max_body} bytes"
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            await _reply(send, 413, too_large)
-            return
-        user = None
-        if self.authenticator is not None and scope["path"] not in PUBLIC_PATHS:
-            try:
-                user = self.authenticator.user_of(Request(scope))
-            except AuthError as exc:
-                await _reply(send, 401, str(exc), [(b"www-authenticate", CHALLENGE)])
-                return
-        try:
-            body = await read_body(receive, self.max_body)
-        except BodyTooLarge:
-            await _reply(send, 413, too_large)
-            return
-        scope.setdefault("state", {})["user_id"] = user
-        await self.app(scope, replay(body, receive), send)
 
 
 #: Trees the server resumes at once, and seconds they get to finish at shutdown.
@@ -157,11 +97,11 @@ def create_app(
         Route("/system", api.handle_system, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
+    # The last added runs first: bodies over the limit are refused before the token is read.
     app.add_middleware(
-        Gatekeeper,
-        authenticator=Authenticator(auth_secret) if auth_secret else None,
-        max_body=max_body,
+        AuthMiddleware, authenticator=Authenticator(auth_secret) if auth_secret else None
     )
+    app.add_middleware(BodyLimitMiddleware, max_body=max_body)
     return app
 
 

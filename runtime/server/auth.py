@@ -1,13 +1,21 @@
-"""Optional authentication: HS256 JWT bearer tokens whose subject is the acting user."""
+"""Optional authentication: HS256 JWT bearer tokens whose subject is the acting user, and
+the middleware that puts that user on each request."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import jwt
 from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aipartnerupflow.errors import AuthError
+
+#: Paths anyone may read, also with authentication on: the agent card.
+PUBLIC_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
+CHALLENGE = 'Bearer realm="aipartnerupflow"'
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,39 @@ class Authenticator:
         if not isinstance(subject, str) or not subject:
             raise AuthError("invalid token: empty subject")
         return subject
+
+
+class AuthMiddleware:
+    """Puts the acting user in ``request.state.user_id`` (None without authentication).
+    With an ``authenticator``, HTTP requests outside ``public_paths`` without a valid
+    bearer token are refused with 401 and a ``WWW-Authenticate`` challenge."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator | None,
+        public_paths: Collection[str] = PUBLIC_PATHS,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.public_paths = public_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        user = None
+        if self.authenticator is not None and scope["path"] not in self.public_paths:
+            try:
+                user = self.authenticator.user_of(HTTPConnection(scope))
+            except AuthError as exc:
+                refusal = JSONResponse(
+                    {"error": str(exc)}, 401, headers={"WWW-Authenticate": CHALLENGE}
+                )
+                await refusal(scope, receive, send)
+                return
+        scope.setdefault("state", {})["user_id"] = user
+        await self.app(scope, receive, send)
 
 
 def issue_token(secret: str, user_id: str) -> str:
