@@ -1,86 +1,40 @@
-"""The JSON-RPC task API (``POST /tasks``) and ``POST /system``."""
+"""The methods of the JSON-RPC task API (``POST /tasks``) and of ``POST /system``; the
+framing (requests, params, error answers) is in ``jsonrpc``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from aipartnerupflow.actors import running
 from aipartnerupflow.actors.reports import StreamEvent
 from aipartnerupflow.errors import RpcError, TaskNotFoundError, TaskValidationError
-from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
-from aipartnerupflow.logs import get_logger
 from aipartnerupflow.projections.audit import history, tree_at
+from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.runtime.creator import TaskCreator
 from aipartnerupflow.runtime.repository import TaskRepository
 from aipartnerupflow.runtime.server.access import Access
+from aipartnerupflow.runtime.server.jsonrpc import (
+    INVALID_PARAMS,
+    Call,
+    Handler,
+    dispatch,
+    jsonable,
+    result_frame,
+)
 from aipartnerupflow.runtime.server.webhooks import Callback, CallbackPolicy, Deliveries
 from aipartnerupflow.runtime.session import Database
 from aipartnerupflow.runtime.task_manager import TaskManager
 from aipartnerupflow.version import __version__
-
-log = get_logger("aipartnerupflow.task_api")
-
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
-    -32700,
-    -32600,
-    -32601,
-    -32602,
-    -32603,
-)
-TASK_NOT_FOUND = -32001
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-class _Call:
-    """One request: its params, its acting user, and helpers to read params."""
-
-    def __init__(self, api: TaskApi, params: Any, user: str | None, request_id: Any) -> None:
-        self.api = api
-        self.params = params
-        self.user = user
-        self.request_id = request_id
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        if not isinstance(self.params, dict):
-            raise RpcError(INVALID_PARAMS, "params must be an object")
-        if name not in self.params or self.params[name] is None:
-            if default is ...:
-                raise RpcError(INVALID_PARAMS, f"missing parameter {name!r}")
-            return default
-        value = self.params[name]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise RpcError(INVALID_PARAMS, f"parameter {name!r} has the wrong type")
-        return value
-
-    async def task(self, name: str = "task_id") -> Any:
-        """The task named by a parameter, if the acting user may use it."""
-        task_id = self.get(name, str)
-        await self.api.access.require(self.api.db, task_id, self.user)
-        task = await self.api.repository.get_task_by_id(task_id)
-        assert task is not None
-        return task
-
-
-Handler = Callable[[_Call], Awaitable[Any]]
 
 
 class TaskApi:
@@ -118,54 +72,33 @@ class TaskApi:
     # ------------------------------------------------------------- transport
 
     async def handle_tasks(self, request: Request) -> Response:
-        return await self._handle(request, {**self.methods, "tasks.execute": self.execute})
+        return await dispatch(request, {**self.methods, "tasks.execute": self.execute})
 
     async def handle_system(self, request: Request) -> Response:
-        return await self._handle(request, self.system_methods)
-
-    async def _handle(self, request: Request, methods: dict[str, Handler]) -> Response:
-        request_id: Any = None
-        try:
-            try:
-                body = json.loads(await request.body())
-            except ValueError:
-                raise RpcError(PARSE_ERROR, "the body is not valid JSON") from None
-            if not isinstance(body, dict) or not isinstance(body.get("method"), str):
-                raise RpcError(INVALID_REQUEST, "expected a JSON-RPC 2.0 request object")
-            request_id = body.get("id")
-            handler = methods.get(body["method"])
-            if handler is None:
-                raise RpcError(METHOD_NOT_FOUND, f"unknown method {body['method']!r}")
-            call = _Call(self, body.get("params", {}), request.state.user_id, request_id)
-            with caused_by(user_id=call.user, request_id=str(request_id)):
-                result = await handler(call)
-            if isinstance(result, Response):
-                return result
-            return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": _jsonable(result)})
-        except RpcError as exc:
-            return _error(request_id, exc.code, str(exc), exc.data)
-        except TaskNotFoundError as exc:
-            return _error(request_id, TASK_NOT_FOUND, str(exc))
-        except ValueError as exc:
-            return _error(request_id, INVALID_PARAMS, str(exc), {"error_type": type(exc).__name__})
-        except Exception as exc:  # never leak a traceback to the client
-            log.error("rpc_internal_error", error=repr(exc))
-            return _error(request_id, INTERNAL_ERROR, "internal error")
+        return await dispatch(request, self.system_methods)
 
     # ---------------------------------------------------------------- methods
 
-    async def create(self, call: _Call) -> Any:
+    async def _task(self, call: Call, name: str = "task_id") -> TaskModel:
+        """The task named by a parameter, if the acting user may use it."""
+        task_id = call.get(name, str)
+        await self.access.require(self.db, task_id, call.user)
+        task = await self.repository.get_task_by_id(task_id)
+        assert task is not None
+        return task
+
+    async def create(self, call: Call) -> Any:
         params = call.params  # a list of tasks, {"tasks": [...]}, or one task
         tasks = params["tasks"] if isinstance(params, dict) and "tasks" in params else params
         tasks = [tasks] if isinstance(tasks, dict) else tasks
         node = await self.creator.create_task_tree_from_array(self.access.claim(tasks, call.user))
         return node.to_dict()
 
-    async def get(self, call: _Call) -> Any:
-        return (await call.task()).to_dict()
+    async def get(self, call: Call) -> Any:
+        return (await self._task(call)).to_dict()
 
-    async def detail(self, call: _Call) -> Any:
-        task = await call.task()
+    async def detail(self, call: Call) -> Any:
+        task = await self._task(call)
         node = await self.repository.build_task_tree(task.id)
         dependents = await self.repository.find_dependent_tasks(task.id)
         return {
@@ -174,7 +107,7 @@ class TaskApi:
             "dependent_task_ids": [t.id for t in dependents],
         }
 
-    async def list(self, call: _Call) -> Any:
+    async def list(self, call: Call) -> Any:
         user_id = call.get("user_id", str, None)
         if self.access.enabled:
             if user_id not in (None, call.user):
@@ -193,24 +126,24 @@ class TaskApi:
         )
         return [task.to_dict() for task in tasks]
 
-    async def tree(self, call: _Call) -> Any:
-        task = await call.task()
+    async def tree(self, call: Call) -> Any:
+        task = await self._task(call)
         root = await self.repository.get_root_task(task)
         return (await self.repository.build_task_tree(root)).to_dict()
 
-    async def children(self, call: _Call) -> Any:
-        task = await call.task()
+    async def children(self, call: Call) -> Any:
+        task = await self._task(call)
         return [c.task.to_dict() for c in (await self.repository.build_task_tree(task)).children]
 
-    async def update(self, call: _Call) -> Any:
-        task = await call.task()
+    async def update(self, call: Call) -> Any:
+        task = await self._task(call)
         changes = {k: v for k, v in call.params.items() if k != "task_id"}
         if not changes:
             raise RpcError(INVALID_PARAMS, "nothing to update")
         return (await self.repository.update_task(task.id, **changes)).to_dict()
 
-    async def delete(self, call: _Call) -> Any:
-        task = await call.task()
+    async def delete(self, call: Call) -> Any:
+        task = await self._task(call)
         subtree = (await self.repository.build_task_tree(task)).tasks()
         busy = [t.id for t in subtree if t.status != TaskStatus.PENDING]
         if busy:
@@ -222,7 +155,7 @@ class TaskApi:
         await self.repository.delete_task(task.id)
         return {"success": True, "deleted_task_ids": [t.id for t in subtree]}
 
-    async def cancel(self, call: _Call) -> Any:
+    async def cancel(self, call: Call) -> Any:
         task_ids = call.get("task_ids", list)
         message = call.get("error_message", str, None)
         manager = TaskManager(self.db)
@@ -243,17 +176,17 @@ class TaskApi:
             results.append({"task_id": task_id, **await manager.cancel_task(task_id, message)})
         return results
 
-    async def copy(self, call: _Call) -> Any:
-        task = await call.task()
+    async def copy(self, call: Call) -> Any:
+        task = await self._task(call)
         node = await self.creator.create_task_copy(task, call.get("children", bool, False))
         return node.to_dict()
 
-    async def history(self, call: _Call) -> Any:
-        task = await call.task()
+    async def history(self, call: Call) -> Any:
+        task = await self._task(call)
         return await self.db.run(history, self.db, task.id)
 
-    async def at(self, call: _Call) -> Any:
-        task = await call.task()
+    async def at(self, call: Call) -> Any:
+        task = await self._task(call)
         at = call.get("at", str, None)
         try:
             moment = datetime.fromisoformat(at) if at else None
@@ -262,7 +195,7 @@ class TaskApi:
         node = await self.db.run(tree_at, self.db, task.id, call.get("position", int, None), moment)
         return node.to_dict()
 
-    async def _running_roots(self, call: _Call) -> Sequence[Any]:
+    async def _running_roots(self, call: Call) -> Sequence[Any]:
         roots = []
         for tree_id in running.running_tree_ids():
             root_id = await self.db.run(
@@ -273,10 +206,10 @@ class TaskApi:
                 roots.append(task)
         return roots
 
-    async def running_list(self, call: _Call) -> Any:
+    async def running_list(self, call: Call) -> Any:
         return [task.to_dict() for task in await self._running_roots(call)]
 
-    async def running_status(self, call: _Call) -> Any:
+    async def running_status(self, call: Call) -> Any:
         statuses = []
         for task_id in call.get("task_ids", list):
             task = await self.repository.get_task_by_id(str(task_id))
@@ -288,10 +221,10 @@ class TaskApi:
                 )
         return statuses
 
-    async def running_count(self, call: _Call) -> Any:
+    async def running_count(self, call: Call) -> Any:
         return {"count": len(await self._running_roots(call))}
 
-    async def health(self, call: _Call) -> Any:
+    async def health(self, call: Call) -> Any:
         await self.repository.list_tasks(limit=1)
         return {
             "status": "healthy",
@@ -302,7 +235,7 @@ class TaskApi:
 
     # -------------------------------------------------------------- execution
 
-    async def execute(self, call: _Call) -> Any:
+    async def execute(self, call: Call) -> Any:
         # Every parameter is checked before anything is written.
         config = call.get("webhook_config", dict, None)
         callback = Callback.from_config(config, self.policy) if config else None
@@ -318,7 +251,7 @@ class TaskApi:
             )
             root = node.task
         else:
-            root = await call.task()
+            root = await self._task(call)
         if background:
             # Queued for any process on this database: this server's own recovery loop
             # or any `aipartnerupflow worker`.
@@ -364,7 +297,7 @@ class TaskApi:
         while True:
             event = await events.get()
             if callback is not None:
-                self.deliveries.send(callback, _jsonable(event))
+                self.deliveries.send(callback, jsonable(event))
             yield event
             if event["type"] == "final":
                 return
@@ -373,13 +306,4 @@ class TaskApi:
         self, request_id: Any, events: asyncio.Queue[dict[str, Any]], callback: Callback | None
     ) -> AsyncIterator[dict[str, str]]:
         async for event in self._events(events, callback):
-            yield {
-                "data": json.dumps({"jsonrpc": "2.0", "id": request_id, "result": _jsonable(event)})
-            }
-
-
-def _error(request_id: Any, code: int, message: str, data: Any = None) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error})
+            yield {"data": json.dumps(result_frame(request_id, event))}
