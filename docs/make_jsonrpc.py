@@ -200,14 +200,16 @@ def method_table() -> list[str]:
     """The methods the server dispatches, read from its own table."""
     import httpx
 
-    from aipartnerupflow import create_session
+    from aipartnerupflow import TaskManager, create_session
     from aipartnerupflow.runtime.server.access import Access
     from aipartnerupflow.runtime.server.task_api import TaskApi
     from aipartnerupflow.runtime.server.webhooks import CallbackPolicy
 
     db = create_session(path=":memory:")
     try:
-        api = TaskApi(db, Access(enabled=False), CallbackPolicy(), httpx.AsyncClient())
+        api = TaskApi(
+            db, Access(enabled=False), CallbackPolicy(), httpx.AsyncClient(), TaskManager(db)
+        )
         return [*api.methods, "tasks.execute", *api.system_methods]
     finally:
         db.close()

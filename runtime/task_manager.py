@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from functools import partial
 from typing import Any, cast
 from uuid import UUID
@@ -220,11 +221,13 @@ class TaskManager:
                 usable.append(lease)
         return usable
 
-    async def interrupt_all(self) -> None:
-        """Stop every tree this manager runs, recording nothing more; their leases go
-        back to the queue so that any process resumes them at once."""
-        for supervisor in list(self._supervisors.values()):
-            supervisor.tell(Abandon(RunInterruptedError("the run was interrupted")))
+    async def interrupt(self, tree_ids: Iterable[UUID]) -> None:
+        """Stop the runs of these trees that this manager runs, recording nothing more;
+        their leases go back to the queue so that any process resumes them at once."""
+        for tree_id in tree_ids:
+            supervisor = self._supervisors.get(tree_id)
+            if supervisor is not None:
+                supervisor.tell(Abandon(RunInterruptedError("the run was interrupted")))
 
     async def cancel_task(self, task_id: str, error_message: str | None = None) -> CancelAnswer:
         """Cancel a task, its descendants and the tasks that require it.

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from uuid import UUID
 
+from aipartnerupflow.events.store.leases import Lease
 from aipartnerupflow.logs import get_logger
 from aipartnerupflow.runtime.task_manager import TaskManager
 
@@ -37,7 +39,8 @@ class Worker:
         self.poll = poll
         self.grace = grace
         self.completed = 0
-        self._runs: set[asyncio.Task[Any]] = set()
+        #: Each run this worker started, with the id of the tree it runs.
+        self._runs: dict[asyncio.Task[Any], UUID] = {}
         self._stopping: asyncio.Event | None = None
         self._skipped: set[Any] = set()
 
@@ -66,13 +69,13 @@ class Worker:
         log.info("worker_stopped", completed=self.completed)
         return self.completed
 
-    def _start(self, lease: Any) -> None:
+    def _start(self, lease: Lease) -> None:
         run = asyncio.ensure_future(self.manager.run_tree(lease.root_task_id, lease=lease))
-        self._runs.add(run)
+        self._runs[run] = lease.tree_id
         run.add_done_callback(self._ended)
 
     def _ended(self, run: asyncio.Task[Any]) -> None:
-        self._runs.discard(run)
+        self._runs.pop(run, None)
         if run.cancelled():
             return
         if run.exception() is not None:
@@ -85,6 +88,7 @@ class Worker:
         _, late = await asyncio.wait(list(self._runs), timeout=self.grace)
         if late:
             log.info("interrupting", trees=len(late))
-            await self.manager.interrupt_all()
+            # Only this worker's runs: the manager may run other trees too (the server's).
+            await self.manager.interrupt([self._runs[run] for run in late])
             with contextlib.suppress(Exception):
                 await asyncio.gather(*late, return_exceptions=True)

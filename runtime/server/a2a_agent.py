@@ -135,10 +135,14 @@ class _Run:
 
 
 class TreeAgentExecutor(AgentExecutor):
-    """Creates (or copies) a tree from the message and runs it, reporting each change."""
+    """Creates (or copies) a tree from the message and runs it with ``manager``, reporting
+    each change."""
 
-    def __init__(self, db: Database, access: Access, notifier: PushNotifier) -> None:
+    def __init__(
+        self, db: Database, access: Access, notifier: PushNotifier, manager: TaskManager
+    ) -> None:
         self.db = db
+        self.manager = manager
         self.access = access
         self.notifier = notifier
         self.creator = TaskCreator(db)
@@ -224,9 +228,7 @@ class TreeAgentExecutor(AgentExecutor):
             )
             with caused_by(user_id=user, request_id=context.task_id):
                 running = asyncio.create_task(
-                    TaskManager(self.db).run_tree(
-                        root_id, observer=lambda batch: _put_all(events, batch)
-                    )
+                    self.manager.run_tree(root_id, observer=lambda batch: _put_all(events, batch))
                 )
             while (event := await events.get())["type"] != "final":
                 change = {key: event[key] for key in _CHANGE_KEYS if key in event}
@@ -287,10 +289,9 @@ class TreeAgentExecutor(AgentExecutor):
             raise ServerError(
                 error=TaskNotCancelableError(message=f"the run of tree {root!r} has finished")
             )
-        manager = TaskManager(self.db)
         merged: dict[str, Any] = {ROOT_KEY: root, "cancelled_task_ids": []}
         for task_id in tops:
-            answer = await manager.cancel_task(task_id, reason)
+            answer = await self.manager.cancel_task(task_id, reason)
             if answer["status"] != TaskStatus.CANCELLED:
                 continue  # cancelled meanwhile along with an earlier one
             merged["cancelled_task_ids"] += answer.get("cancelled_task_ids", [task_id])

@@ -58,17 +58,23 @@ def create_app(
     allowed_callback_hosts: Iterable[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
     recover: bool = True,
+    manager: TaskManager | None = None,
 ) -> Starlette:
     """The ASGI app: A2A at ``/`` (agent card at ``/.well-known/agent-card.json``), the
     JSON-RPC task API at ``/tasks`` and ``/system``. The card advertises ``public_url``
     (default ``base_url``); callbacks may reach loopback and ``allowed_callback_hosts``.
     With ``recover``, interrupted trees resume when the app starts, and trees orphaned or
-    queued later are taken while it runs."""
+    queued later are taken while it runs.
+
+    ``manager`` (a ``TaskManager`` of ``db``; one is made when not given) runs every tree
+    of the app: the task API's, A2A's and recovery's, so its hooks, executor instances
+    and concurrency apply to all of them."""
+    manager = manager if manager is not None else TaskManager(db)
     access = Access(enabled=auth_secret is not None)
     policy = CallbackPolicy.of(allowed_callback_hosts)
     client = httpx.AsyncClient()
     push_store = DurablePushConfigStore(db)
-    executor = TreeAgentExecutor(db, access, PushNotifier(push_store, client, policy))
+    executor = TreeAgentExecutor(db, access, PushNotifier(push_store, client, policy), manager)
     handler = TreeRequestHandler(
         executor, policy, task_store=DurableTaskStore(db, access), push_config_store=push_store
     )
@@ -78,11 +84,11 @@ def create_app(
         context_builder=_UserContext(),
         max_content_length=max_body,
     )
-    api = TaskApi(db, access, policy, client)
+    api = TaskApi(db, access, policy, client, manager)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        keeper = Worker(TaskManager(db), concurrency=RECOVERY_CONCURRENCY, grace=RECOVERY_GRACE)
+        keeper = Worker(manager, concurrency=RECOVERY_CONCURRENCY, grace=RECOVERY_GRACE)
         resuming = asyncio.create_task(_resume(keeper)) if recover else None
         yield
         if resuming is not None:

@@ -38,12 +38,19 @@ from aipartnerupflow.version import __version__
 
 
 class TaskApi:
-    """Dispatches JSON-RPC methods to the repository, the creator and the manager."""
+    """Dispatches JSON-RPC methods to the repository, the creator and ``manager``, which
+    runs and cancels every tree of the API."""
 
     def __init__(
-        self, db: Database, access: Access, policy: CallbackPolicy, client: httpx.AsyncClient
+        self,
+        db: Database,
+        access: Access,
+        policy: CallbackPolicy,
+        client: httpx.AsyncClient,
+        manager: TaskManager,
     ) -> None:
         self.db = db
+        self.manager = manager
         self.access = access
         self.policy = policy
         self.client = client
@@ -158,7 +165,6 @@ class TaskApi:
     async def cancel(self, call: Call) -> Any:
         task_ids = call.get("task_ids", list)
         message = call.get("error_message", str, None)
-        manager = TaskManager(self.db)
         results = []
         for task_id in task_ids:
             try:
@@ -173,7 +179,7 @@ class TaskApi:
                     }
                 )
                 continue
-            results.append({"task_id": task_id, **await manager.cancel_task(task_id, message)})
+            results.append({"task_id": task_id, **await self.manager.cancel_task(task_id, message)})
         return results
 
     async def copy(self, call: Call) -> Any:
@@ -255,7 +261,7 @@ class TaskApi:
         if background:
             # Queued for any process on this database: this server's own recovery loop
             # or any `aipartnerupflow worker`.
-            await TaskManager(self.db).submit(root.id)
+            await self.manager.submit(root.id)
             return {
                 "success": True,
                 "protocol": "jsonrpc",
@@ -268,7 +274,7 @@ class TaskApi:
             for event in batch:
                 events.put_nowait(dict(event))
 
-        run = asyncio.create_task(TaskManager(self.db).run_tree(root.id, observer=observe))
+        run = asyncio.create_task(self.manager.run_tree(root.id, observer=observe))
 
         def ended(done: asyncio.Task[Any]) -> None:
             # A run that could not start sends no events: end the stream all the same.
