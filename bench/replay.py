@@ -47,7 +47,7 @@ from aipartnerupflow import (
     history,
     timeline,
 )
-from aipartnerupflow.runtime.repository import TaskQueries
+from aipartnerupflow.runtime.queries import TaskQueries
 from aipartnerupflow.runtime.timeline import timeline_html
 
 CAUSE = {"request_id": "bench"}

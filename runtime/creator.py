@@ -12,7 +12,8 @@ from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.tree import TaskTree
 from aipartnerupflow.events.store.log import Work
 from aipartnerupflow.projections.tree_node import TaskTreeNode
-from aipartnerupflow.runtime.repository import TaskQueries, TaskRef, _task_id
+from aipartnerupflow.runtime.queries import TaskQueries
+from aipartnerupflow.runtime.repository import TaskRef, _task_id
 from aipartnerupflow.runtime.session import Database
 
 

@@ -14,7 +14,7 @@ from aipartnerupflow.events.domain.validation import check_task_id
 from aipartnerupflow.events.store.log import Work
 from aipartnerupflow.projections.lineage import locate
 from aipartnerupflow.projections.tree_node import TaskTreeNode
-from aipartnerupflow.runtime.repository import TaskQueries
+from aipartnerupflow.runtime.queries import TaskQueries
 from aipartnerupflow.runtime.session import Database
 
 

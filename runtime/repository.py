@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from aipartnerupflow.errors import (
     DependencyError,
@@ -20,7 +18,8 @@ from aipartnerupflow.events.domain.tree import TaskTree
 from aipartnerupflow.events.domain.validation import build_spec, check_row_count, check_task_id
 from aipartnerupflow.events.store.log import Work
 from aipartnerupflow.projections.models import TaskModel
-from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
+from aipartnerupflow.projections.tree_node import TaskTreeNode
+from aipartnerupflow.runtime.queries import TaskQueries
 from aipartnerupflow.runtime.session import Database
 
 _tasks = TaskModel.__table__
@@ -35,54 +34,6 @@ def _cause(cause: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     if "user_id" not in cause and state.get("user_id") is not None:
         return {**cause, "user_id": state["user_id"]}
     return cause
-
-
-class TaskQueries:
-    """Reads of the projection; run on the database worker thread."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def tree_id_of(self, task_id: str) -> UUID:
-        with self.db.connections.begin() as connection:
-            tree_id = connection.execute(
-                select(_tasks.c.tree_id).where(_tasks.c.id == task_id)
-            ).scalar()
-        if tree_id is None:
-            raise TaskNotFoundError(task_id)
-        return tree_id
-
-    def existing_ids(self, connection: Connection, ids: Iterable[str]) -> list[str]:
-        wanted = list(ids)
-        found: list[str] = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            found.extend(
-                connection.execute(select(_tasks.c.id).where(_tasks.c.id.in_(chunk))).scalars()
-            )
-        return found
-
-    def get(self, task_id: str) -> TaskModel | None:
-        with self.db.connections.begin() as connection:
-            row = connection.execute(select(_tasks).where(_tasks.c.id == task_id)).first()
-        return None if row is None else TaskModel.from_state(row._asdict(), row.tree_id)
-
-    def tree_models(self, tree_id: UUID) -> dict[str, TaskModel]:
-        with self.db.connections.begin() as connection:
-            rows = connection.execute(select(_tasks).where(_tasks.c.tree_id == tree_id)).all()
-        return {row.id: TaskModel.from_state(row._asdict(), tree_id) for row in rows}
-
-    def models_in_order(self, tree_id: UUID, ids: Sequence[str]) -> list[TaskModel]:
-        models = self.tree_models(tree_id)
-        return [models[task_id] for task_id in ids]
-
-    def node(self, tree: TaskTree, root_id: str) -> TaskTreeNode:
-        """The subtree of ``root_id`` from the tree's (committed) state, children in
-        creation order."""
-        ids = [root_id, *tree.descendant_ids(root_id)]
-        return build_nodes(
-            root_id, {tid: TaskModel.detached_copy(tree.tasks[tid], tree.id) for tid in ids}
-        )
 
 
 class TaskRepository:
