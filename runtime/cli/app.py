@@ -1,24 +1,25 @@
-"""The ``aipartnerupflow`` command line."""
+"""The ``aipartnerupflow`` command line.
+
+Building the commands imports only typer and the light helpers of this folder: the engine
+(SQLAlchemy, the event store, the actors) is imported inside the commands that use it, so
+``--help`` and mistyped options answer at once.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from aipartnerupflow.actors.reports import RunSummary
 from aipartnerupflow.events.domain.status import TaskStatus
-from aipartnerupflow.projections.audit import history, rebuild_projections, tree_at
 from aipartnerupflow.runtime.cli.context import command, fail, open_db, program_callback
 from aipartnerupflow.runtime.cli.logsetup import LogLevel
-from aipartnerupflow.runtime.cli.lookup import find_task
 from aipartnerupflow.runtime.cli.serve import serve
 from aipartnerupflow.runtime.cli.taskfile import TaskFileError, load_tasks, run_tag, with_fresh_ids
 from aipartnerupflow.runtime.cli.tokens import TokenError, make_token, parse_ttl
@@ -35,10 +36,10 @@ from aipartnerupflow.runtime.cli.view import (
     table,
     task_duration,
 )
-from aipartnerupflow.runtime.creator import TaskCreator
-from aipartnerupflow.runtime.repository import TaskRepository
-from aipartnerupflow.runtime.session import Database
-from aipartnerupflow.runtime.task_manager import TaskManager
+
+if TYPE_CHECKING:
+    from aipartnerupflow.actors.reports import RunSummary
+    from aipartnerupflow.runtime.session import Database
 
 T = TypeVar("T")
 
@@ -80,11 +81,15 @@ WideOption = Annotated[
 
 def run_async(create: bool, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` on the database of ``--db`` (created if missing only when ``create``)."""
+    import asyncio  # here: building the commands should not load the event loop's modules
+
     with open_db(create=create) as database:
         return asyncio.run(work(database))
 
 
 async def _task(database: Database, task_id: str) -> Any:
+    from aipartnerupflow.runtime.cli.lookup import find_task
+
     task = await find_task(database, task_id)
     if task is None:
         raise fail(f"no task {task_id!r}")
@@ -93,6 +98,10 @@ async def _task(database: Database, task_id: str) -> Any:
 
 async def _run_live(database: Database, tasks: list[Any], wide: bool) -> RunSummary:
     """Create the tree, run it with live progress, print the outcome."""
+    from aipartnerupflow.runtime.creator import TaskCreator
+    from aipartnerupflow.runtime.repository import TaskRepository
+    from aipartnerupflow.runtime.task_manager import TaskManager
+
     root = await TaskCreator(database).create_task_tree_from_array(tasks)
     view = LiveRun(root, wide)
     started = now()
@@ -233,6 +242,8 @@ def tasks_list(
     """List tasks, newest first."""
 
     async def listing(database: Database) -> None:
+        from aipartnerupflow.runtime.repository import TaskRepository
+
         found = await TaskRepository(database).list_tasks(
             user_id=user_id, status=status and status.value, root_only=root_only, limit=limit
         )
@@ -274,6 +285,8 @@ def tasks_tree(task_id: TaskIdArgument, wide: WideOption = False) -> None:
     """Show the tree below a task."""
 
     async def show(database: Database) -> None:
+        from aipartnerupflow.runtime.repository import TaskRepository
+
         task = await _task(database, task_id)
         console.print(render(await TaskRepository(database).build_task_tree(task.id), wide))
 
@@ -290,6 +303,8 @@ def tasks_cancel(
     """Cancel a task, its descendants and the tasks that require it; exit 1 if it had ended."""
 
     async def cancel(database: Database) -> None:
+        from aipartnerupflow.runtime.task_manager import TaskManager
+
         task = await _task(database, task_id)
         answer = await TaskManager(database).cancel_task(task.id, message)
         print_json(console, answer)
@@ -310,6 +325,8 @@ def tasks_copy(
     """Copy a task as a new pending tree (run it with 'tasks' tools or the server)."""
 
     async def copy(database: Database) -> None:
+        from aipartnerupflow.runtime.creator import TaskCreator
+
         task = await _task(database, task_id)
         console.print(render(await TaskCreator(database).create_task_copy(task.id, children), wide))
 
@@ -321,6 +338,8 @@ def tasks_history(task_id: TaskIdArgument) -> None:
     """Every event of a task: log position, type, local time, cause, changed fields."""
 
     async def show(database: Database) -> None:
+        from aipartnerupflow.projections.audit import history
+
         task = await _task(database, task_id)
         rows = table("position", "type", "time", "cause", "changed", wrap="changed")
         for entry in await database.run(history, database, task.id):
@@ -354,6 +373,8 @@ def tasks_at(
     """Show a tree as it was after a log position (or at a time), rebuilt from the log."""
 
     async def show(database: Database) -> None:
+        from aipartnerupflow.projections.audit import tree_at
+
         task = await _task(database, root_id)
         node = await database.run(tree_at, database, task.id, position, at)
         console.print(render(node, wide))
@@ -366,6 +387,8 @@ def projections_rebuild() -> None:
     """Drop the projection tables and rebuild them from the event log."""
 
     async def rebuild(database: Database) -> None:
+        from aipartnerupflow.projections.audit import rebuild_projections
+
         count = await database.run(rebuild_projections, database)
         console.print(f"rebuilt {plural(count, 'task')}")
 

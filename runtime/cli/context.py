@@ -13,17 +13,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from aipartnerupflow.runtime.cli.logsetup import LogFormat, LogLevel, configure
 from aipartnerupflow.runtime.cli.view import first_line
-from aipartnerupflow.runtime.session import Database, create_session, default_database_path
+
+if TYPE_CHECKING:
+    from aipartnerupflow.runtime.session import Database
 
 DATABASE_ENV = "AIPARTNERUPFLOW_DATABASE_URL"
 LOG_LEVEL_ENV = "AIPARTNERUPFLOW_LOG_LEVEL"
@@ -162,6 +162,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def database_url(db: str | None) -> str:
     """The URL of ``--db``: a URL as given, a file path as an SQLite URL, else the default."""
     if db is None:
+        from aipartnerupflow.runtime.session import default_database_path
+
         return f"sqlite:///{default_database_path()}"
     if "://" in db:
         return db
@@ -170,6 +172,9 @@ def database_url(db: str | None) -> str:
 
 def _missing_file(url: str) -> Path | None:
     """The SQLite file ``url`` names, when that file does not exist."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parts = make_url(url)
     except ArgumentError:
@@ -184,6 +189,10 @@ def _missing_file(url: str) -> Path | None:
 def open_db(*, create: bool) -> Iterator[Database]:
     """Open the database of ``--db``. Commands that only read (``create=False``) refuse a
     database file that does not exist rather than create an empty one."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aipartnerupflow.runtime.session import create_session
+
     url = database_url(settings().db)
     missing = _missing_file(url)
     if missing is not None:

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import structlog
-
 from aipartnerupflow.logs import FIELDS_ATTRIBUTE
 
 
@@ -37,6 +35,8 @@ class LogLevel(StrEnum):
 class _Formatter(logging.Formatter):
     def __init__(self, log_format: LogFormat) -> None:
         super().__init__()
+        import structlog  # here: a command that logs nothing never loads it
+
         self.render: Any = (
             structlog.processors.JSONRenderer()
             if log_format == LogFormat.JSON

@@ -6,23 +6,20 @@ import json
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Column, Table
 
-from aipartnerupflow.actors.reports import RunSummary
-from aipartnerupflow.projections.lineage import lineage
-from aipartnerupflow.projections.replay import diff
 from aipartnerupflow.runtime.cli.app import _exit_for, console, run_async, tasks_app
 from aipartnerupflow.runtime.cli.context import command, fail
 from aipartnerupflow.runtime.cli.view import print_json, render, styled
-from aipartnerupflow.runtime.fork import fork_async
-from aipartnerupflow.runtime.session import Database
-from aipartnerupflow.runtime.task_manager import TaskManager
-from aipartnerupflow.runtime.timeline import timeline_html
+
+if TYPE_CHECKING:
+    from aipartnerupflow.actors.reports import RunSummary
+    from aipartnerupflow.runtime.session import Database
 
 #: Longest rendering of a value in the diff table (``--output json`` has them whole).
 _CELL = 60
@@ -90,6 +87,10 @@ def tasks_fork(
     overrides = parse_sets(set_ or [])
 
     async def do_fork(database: Database) -> RunSummary | None:
+        from aipartnerupflow.projections.lineage import lineage
+        from aipartnerupflow.runtime.fork import fork_async
+        from aipartnerupflow.runtime.task_manager import TaskManager
+
         node = await fork_async(database, root_id, position, when, overrides, rerun)
         found = await database.run(lineage, database, node.task.id)
         assert found is not None
@@ -126,6 +127,8 @@ def tasks_diff(
     """Compare two runs task by task; exit 1 when they differ."""
 
     async def compare(database: Database) -> dict[str, Any]:
+        from aipartnerupflow.projections.replay import diff
+
         return await database.run(diff, database, root_a, root_b)
 
     result = run_async(False, compare)
@@ -168,6 +171,8 @@ def tasks_timeline(
     """Write a self-contained HTML timeline of a tree's run (works offline)."""
 
     async def write(database: Database) -> None:
+        from aipartnerupflow.runtime.timeline import timeline_html
+
         page = await database.run(timeline_html, database, root_id)
         try:
             out.write_text(page, encoding="utf-8")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import time
 
-import jwt
-
 #: HS256 keys shorter than the hash (32 bytes) are open to brute force (RFC 7518, 3.2).
 MIN_SECRET_BYTES = 32
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,6 +36,8 @@ def parse_ttl(text: str) -> int:
 
 def make_token(secret: str, user: str, ttl: int | None, now: float | None = None) -> str:
     """An HS256 JWT for ``user``; it expires after ``ttl`` seconds (never when None)."""
+    import jwt  # here: only the token command needs it
+
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {"sub": user, "iat": issued}
     if ttl is not None:

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -23,7 +23,9 @@ from rich.table import Column, Table
 from rich.tree import Tree
 
 from aipartnerupflow.events.domain.status import TaskStatus
-from aipartnerupflow.projections.tree_node import TaskTreeNode
+
+if TYPE_CHECKING:
+    from aipartnerupflow.projections.tree_node import TaskTreeNode
 
 #: Ids longer than this (UUIDs) are shown as their first characters unless --wide is given.
 SHORT_ID = 20

@@ -6,24 +6,22 @@ Imported by ``app`` once its shared options exist; importing it adds the command
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aipartnerupflow.actors.ownership import DEFAULT_TTL
-from aipartnerupflow.actors.registry import get_registry
 from aipartnerupflow.runtime.cli.app import app, run_async
 from aipartnerupflow.runtime.cli.context import command, fail
 from aipartnerupflow.runtime.cli.logsetup import LogLevel
 from aipartnerupflow.runtime.cli.view import plural
-from aipartnerupflow.runtime.plugins import PluginError, import_executors, load_entry_points
-from aipartnerupflow.runtime.session import Database
-from aipartnerupflow.runtime.task_manager import TaskManager
-from aipartnerupflow.runtime.worker import Worker
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from aipartnerupflow.runtime.session import Database
 
 ImportOption = Annotated[
     list[str] | None,
@@ -38,6 +36,9 @@ ImportOption = Annotated[
 def load_executors(specs: list[str] | None) -> list[str]:
     """Register the executors of ``specs`` and of installed entry points; returns the
     entry points loaded. A module that cannot be loaded exits 2 with one line."""
+    from aipartnerupflow.actors.registry import get_registry
+    from aipartnerupflow.runtime.plugins import PluginError, import_executors, load_entry_points
+
     registry = get_registry()
     if specs and os.getcwd() not in sys.path:
         # As with ``python -m``: the application's modules are found from where it runs.
@@ -79,15 +80,25 @@ def worker(
         typer.Option(help="Seconds running tasks get to finish after SIGTERM/SIGINT."),
     ] = 30.0,
     lease_ttl: Annotated[
-        float,
-        typer.Option(help="Seconds a claimed tree stays this worker's without renewal."),
-    ] = DEFAULT_TTL,
+        float | None,
+        typer.Option(
+            help="Seconds a claimed tree stays this worker's without renewal "
+            "(default: the library's lease time).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Claim queued and orphaned trees from the database and run them, until stopped."""
     load_executors(imports)
 
     async def work(database: Database) -> None:
-        database.lease_ttl = lease_ttl
+        from aipartnerupflow.runtime.task_manager import TaskManager
+        from aipartnerupflow.runtime.worker import Worker
+
+        if lease_ttl is not None:
+            database.lease_ttl = lease_ttl
+        import asyncio
+
         loop = asyncio.get_running_loop()
         runner = Worker(TaskManager(database), concurrency=concurrency, grace=grace)
         install_signal_handlers(loop, runner.stop)
@@ -108,6 +119,8 @@ def recover(
     load_executors(imports)
 
     async def resume(database: Database) -> None:
+        from aipartnerupflow.runtime.task_manager import TaskManager
+
         manager = TaskManager(database)
         plan = await manager.recovery_plan()
         for root_task_id, missing in plan.skipped.items():
@@ -127,6 +140,8 @@ def recover(
 @command(executors_app, "list")
 def executors_list(imports: ImportOption = None) -> None:
     """The registered executors and where each comes from."""
+    from aipartnerupflow.actors.registry import get_registry
+
     load_executors(imports)
     registry = get_registry()
     for entry in registry.list_executors():

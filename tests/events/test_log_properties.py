@@ -5,37 +5,19 @@ Under any sequence of valid and invalid commands on a fresh database,
     projection untouched (and a command that is invalid by construction is refused);
 (b) rebuilding the projection from the log changes no row;
 (c) time travel to any recorded position reproduces every tree exactly as it was then.
-
-And any task array, well-formed or spoiled, is recorded whole or not at all.
 """
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hypothesis import event, given
 from hypothesis import strategies as st
+from support.properties import Run, fresh_run, mostly
 
-from aipartnerupflow import (
-    Database,
-    TaskCreator,
-    TaskRepository,
-    TaskStatus,
-    create_session,
-    log_position,
-    rebuild_projections,
-    tree_at,
-)
-
-T = TypeVar("T")
-Rows = dict[str, dict[str, Any]]
+from aipartnerupflow import TaskStatus, log_position, rebuild_projections, tree_at
 
 # ------------------------------------------------------------------- strategies
 #
@@ -66,11 +48,6 @@ not_json = st.sampled_from(
 )
 
 
-def mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> Any:
-    """``common`` four times out of five, else ``rare`` (shrinking towards ``common``)."""
-    return st.sampled_from(range(5)).flatmap(lambda n: rare if n == 4 else common)
-
-
 def tagged(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]) -> Any:
     return mostly(valid.map(lambda v: (v, True)), invalid.map(lambda v: (v, False)))
 
@@ -98,6 +75,11 @@ progresses = tagged(
     st.one_of(st.none(), st.floats(0.0, 1.0)), st.sampled_from([1.5, -0.1, float("nan"), "x"])
 )
 results = tagged(st.one_of(st.none(), json_values), not_json)
+# None stands for no dependencies; a bare value, a dict or entries without ids are refused.
+dependency_lists = tagged(
+    st.one_of(st.none(), st.lists(refs, max_size=3)),
+    st.sampled_from([3, "s1", {"id": "s1"}, [None], [3]]),
+)
 
 
 def creates(spoiled: bool) -> Any:
@@ -121,7 +103,7 @@ operations = st.one_of(
     mostly(creates(spoiled=False), creates(spoiled=True)),
     st.tuples(st.just("update"), refs, field_values),
     st.tuples(st.just("update"), refs, field_values),
-    st.tuples(st.just("dependencies"), refs, st.lists(refs, max_size=3)),
+    st.tuples(st.just("dependencies"), refs, dependency_lists),
     st.tuples(st.just("status"), refs, statuses, progresses, results),
     st.tuples(st.just("status"), refs, statuses, progresses, results),
     st.tuples(st.just("delete"), refs),
@@ -131,45 +113,6 @@ operations = st.one_of(
 
 
 # ------------------------------------------------------------------- the model
-
-
-@dataclass
-class Run:
-    """One example: a fresh database, its event loop, and what every step left."""
-
-    db: Database
-    loop: asyncio.AbstractEventLoop
-    steps: list[tuple[int, Rows]] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)  # ids deleted so far, to reuse
-    counter: int = 0
-
-    def __post_init__(self) -> None:
-        self.repo = TaskRepository(self.db)
-        self.creator = TaskCreator(self.db)
-
-    def run(self, coroutine: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(coroutine)
-
-    def rows(self) -> Rows:
-        return {t.id: t.to_dict() for t in self.run(self.repo.list_tasks(limit=10**6))}
-
-    def live_ids(self) -> list[str]:
-        return sorted(self.steps[-1][1]) if self.steps else []
-
-    def task(self, ref: int | None) -> str:
-        """The live task a reference picks, or an id that does not exist."""
-        live = self.live_ids()
-        return "ghost" if ref is None or not live else live[ref % len(live)]
-
-    def new_id(self, kind: str) -> tuple[str, bool]:
-        """An id for a new task and whether using it can be valid."""
-        live = self.live_ids()
-        if kind == "existing" and live:
-            return live[self.counter % len(live)], False
-        if kind == "recycled" and self.deleted:
-            return self.deleted[self.counter % len(self.deleted)], True
-        self.counter += 1
-        return f"t{self.counter}", True
 
 
 def command(run: Run, op: tuple[Any, ...]) -> tuple[Callable[[], Awaitable[Any]], bool]:
@@ -199,8 +142,12 @@ def command(run: Run, op: tuple[Any, ...]) -> tuple[Callable[[], Awaitable[Any]]
         ((column, (value, ok)),) = rest
         return partial(repo.update_task_field, target, column, value), known and ok
     if kind == "dependencies":
-        deps = [run.task(d) for d in rest[0]]
-        return partial(repo.update_task_dependencies, target, deps), known and "ghost" not in deps
+        ((value, ok),) = rest
+        if not ok:
+            return partial(repo.update_task_dependencies, target, value), False
+        deps = None if value is None else [run.task(d) for d in value]
+        valid = known and "ghost" not in (deps or [])
+        return partial(repo.update_task_dependencies, target, deps), valid
     if kind == "status":
         (status, ok_status), (progress, ok_progress), (result, ok_result) = rest
         call = partial(repo.update_task_status, target, status, progress=progress, result=result)
@@ -255,19 +202,6 @@ START = [
 ]
 
 
-@contextmanager
-def fresh_run() -> Iterator[Run]:
-    """A new database file and event loop for one example."""
-    with tempfile.TemporaryDirectory() as tmp:
-        loop = asyncio.new_event_loop()
-        db = create_session(path=Path(tmp) / "props.db")
-        try:
-            yield Run(db, loop)
-        finally:
-            db.close()
-            loop.close()
-
-
 @given(st.lists(operations, min_size=10, max_size=40))
 def test_log_projection_and_time_travel_agree(ops: list[tuple[Any, ...]]) -> None:
     """Refused commands leave no trace; rebuild and tree_at agree with every step."""
@@ -277,59 +211,3 @@ def test_log_projection_and_time_travel_agree(ops: list[tuple[Any, ...]]) -> Non
         for op in ops:
             apply(run, op)
         check_log(run)
-
-
-# ----------------------------------------------------------------- task arrays
-
-junk = st.sampled_from([None, 5, "", " ", ["x"], {"k": 1}, True, -1, 1.5, {"s": {1}}, "zz"])
-ARRAY_KEYS = [
-    *("id", "name", "parent_id", "dependencies", "priority"),
-    *("inputs", "params", "schemas", "user_id", "colour"),
-]
-
-
-@st.composite
-def task_arrays(draw: st.DrawFn) -> Any:
-    """A tree of up to five tasks, with ids or names as references, dependencies mostly on
-    earlier tasks (else maybe cyclic), possibly spoiled (a field set to junk or to another
-    reference), shuffled; now and then not an array at all."""
-    size = draw(st.integers(1, 5))
-    with_ids = draw(st.booleans())
-    keys = [f"k{i}" for i in range(size)]
-    tasks: list[dict[str, Any]] = []
-    for index, key in enumerate(keys):
-        task: dict[str, Any] = {"name": key, **({"id": key} if with_ids else {})}
-        if index:
-            task["parent_id"] = keys[draw(st.integers(0, index - 1))]
-        others = st.sampled_from([k for k in keys if k != key]) if size > 1 else st.nothing()
-        targets = mostly(st.sampled_from(keys[:index]), others) if index else others
-        deps = draw(st.lists(targets, max_size=2 if size > 1 else 0, unique=True))
-        if deps:
-            task["dependencies"] = deps
-        tasks.append(task)
-    for _ in range(draw(st.integers(0, 2))):
-        task = tasks[draw(st.integers(0, size - 1))]
-        task[draw(st.sampled_from(ARRAY_KEYS))] = draw(st.one_of(junk, st.sampled_from(keys)))
-    return draw(mostly(st.permutations(tasks), junk))
-
-
-@given(task_arrays())
-def test_task_arrays_are_all_or_nothing(tasks: Any) -> None:
-    """An array is either refused with a ValueError, leaving the log and the tasks as they
-    were, or recorded whole as one new tree holding exactly its tasks."""
-    with fresh_run() as run:
-        run.run(run.repo.create_task(name="already there", id="k3"))
-        before = (log_position(run.db), run.rows())
-        try:
-            node = run.run(run.creator.create_task_tree_from_array(tasks))
-        except Exception as exc:
-            assert isinstance(exc, ValueError), f"{exc!r} is not a ValueError"
-            assert (log_position(run.db), run.rows()) == before
-            event(f"refused ({type(exc).__name__})")
-            return
-        event("accepted")
-        created = {t.id: t.to_dict() for t in node.tasks()}
-        assert len(created) == len(tasks)
-        assert {row["tree_id"] for row in created.values()} == {str(node.task.tree_id)}
-        assert run.rows() == {**before[1], **created}
-        assert sorted(t.name for t in node.tasks()) == sorted(t["name"] for t in tasks)

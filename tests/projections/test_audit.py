@@ -1,16 +1,25 @@
-"""History, time travel, rebuild, snapshots and two sessions on one file."""
+"""The log as the source of truth: history, time travel, rebuild, snapshots, and two
+sessions writing the same file."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+from uuid import UUID
 
 import pytest
+from sqlalchemy import text
+from support.data import all_rows, count_snapshots, node_rows
 
 from aipartnerupflow import (
+    Database,
     TaskCreator,
     TaskNotFoundError,
     TaskRepository,
     TaskStatus,
+    TaskValidationError,
     caused_by,
     create_session,
     history,
@@ -20,122 +29,395 @@ from aipartnerupflow import (
 )
 
 
-async def all_rows(repo: TaskRepository) -> dict[str, dict]:
-    return {t.id: t.to_dict() for t in await repo.list_tasks(limit=10**6)}
+def tree_rows(rows: dict[str, dict[str, Any]], tree_id: str) -> dict[str, dict[str, Any]]:
+    return {task_id: row for task_id, row in rows.items() if row["tree_id"] == tree_id}
+
+
+def non_decreasing(values: list[Any]) -> bool:
+    return all(a <= b for a, b in pairwise(values))
+
+
+def strictly_increasing(values: list[Any]) -> bool:
+    return all(a < b for a, b in pairwise(values))
+
+
+@pytest.fixture
+def second_session(db: Database) -> Iterator[Database]:
+    """Another session on the same database file."""
+    other = create_session(db.url)
+    yield other
+    other.close()
+
+
+# ---------------------------------------------------------------------- history
 
 
 async def test_history_of_a_task(db, repo: TaskRepository) -> None:
-    await repo.create_task(name="t", id="t", user_id="owner")
+    """A task's events in order, with old/new values, the schema version and the cause:
+    the task's user by default, the caused_by block when there is one."""
+    await repo.create_task(name="t", id="t", user_id="owner", inputs={"k": 1})
     with caused_by(user_id="admin", request_id="r1"):
         await repo.update_task_name("t", "renamed")
     await repo.update_task_status("t", TaskStatus.IN_PROGRESS)
+    await repo.update_task_status("t", TaskStatus.IN_PROGRESS, progress=0.5)
     await repo.update_task_status("t", TaskStatus.COMPLETED, result={"x": 1})
     entries = history(db, task_id="t")
-    assert [e["type"] for e in entries] == ["created", "updated", "started", "completed"]
-    renamed = entries[1]
+    assert [e["type"] for e in entries] == [
+        "created",
+        "updated",
+        "started",
+        "progress",
+        "completed",
+    ]
+    created, renamed, started, progressed, completed = entries
+    assert created["changes"]["name"] == {"old": None, "new": "t"}
+    assert created["changes"]["inputs"] == {"old": None, "new": {"k": 1}}
     assert renamed["changes"]["name"] == {"old": "t", "new": "renamed"}
+    assert set(renamed["changes"]) == {"name", "updated_at"}
+    assert started["changes"]["status"] == {"old": "pending", "new": "in_progress"}
+    assert started["changes"]["started_at"]["old"] is None
+    assert progressed["changes"]["progress"] == {"old": 0.0, "new": 0.5}
+    assert completed["changes"]["result"] == {"old": None, "new": {"x": 1}}
+    assert completed["changes"]["progress"] == {"old": 0.5, "new": 1.0}
     assert renamed["cause"] == {"user_id": "admin", "request_id": "r1"}
-    assert entries[0]["cause"] == {"user_id": "owner"}
-    assert entries[3]["changes"]["result"] == {"old": None, "new": {"x": 1}}
+    assert [e["cause"] for e in entries if e is not renamed] == [{"user_id": "owner"}] * 4
     assert all(e["schema_version"] == 1 and e["task_id"] == "t" for e in entries)
-    positions = [e["position"] for e in entries]
-    assert positions == sorted(positions)
-    assert [e["timestamp"] for e in entries] == sorted(e["timestamp"] for e in entries)
+    assert len({e["tree_id"] for e in entries}) == 1
+    assert strictly_increasing([e["position"] for e in entries])
+    assert strictly_increasing([e["version"] for e in entries])
+    assert non_decreasing([e["timestamp"] for e in entries])
+    assert all(e["timestamp"].tzinfo is not None for e in entries)
+    assert entries[-1]["position"] == log_position(db)
 
 
-async def test_history_of_a_tree(db, creator: TaskCreator) -> None:
+async def test_caused_by_nests_and_ends(db, repo: TaskRepository) -> None:
+    """Inner caused_by blocks add to the outer cause; outside the blocks the default
+    cause (the task's user) is back."""
+    await repo.create_task(name="t", id="t", user_id="owner")
+    with caused_by(user_id="admin"):
+        with caused_by(request_id="r2", hook="audit"):
+            await repo.update_task_priority("t", 5)
+        await repo.update_task_priority("t", 6)
+    await repo.update_task_priority("t", 7)
+    causes = [e["cause"] for e in history(db, task_id="t")[1:]]
+    assert causes == [
+        {"user_id": "admin", "request_id": "r2", "hook": "audit"},
+        {"user_id": "admin"},
+        {"user_id": "owner"},
+    ]
+
+
+async def test_history_of_a_tree(db, repo: TaskRepository, creator: TaskCreator) -> None:
+    """A tree's history holds every task's events, deleted tasks included, oldest first;
+    the tree id may be given as text or UUID."""
     node = await creator.create_task_tree_from_array(
         [{"id": "r", "name": "r"}, {"id": "c", "name": "c", "parent_id": "r"}]
     )
-    entries = history(db, tree_id=node.task.tree_id)
+    await repo.create_task(name="other tree", id="o")
+    await repo.update_task_status("c", TaskStatus.FAILED, error="e")
+    await repo.delete_task("c")
+    tree_id = node.task.tree_id
+    entries = history(db, tree_id=str(tree_id))
     assert [(e["type"], e["task_id"]) for e in entries] == [
         ("tree_created", "r"),
         ("created", "r"),
         ("created", "c"),
+        ("failed", "c"),
+        ("deleted", "c"),
     ]
-    with pytest.raises(ValueError, match="exactly one"):
+    assert history(db, tree_id=UUID(str(tree_id))) == entries
+    assert [e["version"] for e in entries] == [1, 2, 3, 4, 5]
+    assert {e["tree_id"] for e in entries} == {str(tree_id)}
+    assert history(db, tree_id=UUID(int=0)) == []
+
+
+async def test_history_refusals(db, repo: TaskRepository) -> None:
+    """history needs exactly one of task_id / tree_id, a real tree id, a known task."""
+    await repo.create_task(name="t", id="t")
+    tree_id = (await repo.get_task_by_id("t")).tree_id
+    with pytest.raises(TaskValidationError, match="exactly one"):
         history(db)
-    with pytest.raises(TaskNotFoundError):
+    with pytest.raises(TaskValidationError, match="exactly one"):
+        history(db, task_id="t", tree_id=tree_id)
+    with pytest.raises(TaskValidationError, match="tree_id"):
+        history(db, tree_id="not-a-uuid")
+    with pytest.raises(TaskNotFoundError, match="'nobody'"):
         history(db, task_id="nobody")
 
 
-async def test_tree_at_replays_every_step(db, repo: TaskRepository) -> None:
-    await repo.create_task(name="root", id="r")
-    await repo.create_task(name="child", id="c", parent_id="r")
+async def test_history_records_copies(db, creator: TaskCreator, repo: TaskRepository) -> None:
+    """Copying adds a 'copied' event to the original, with the cause of the copy."""
+    await repo.create_task(name="t", id="t", user_id="owner")
+    with caused_by(user_id="admin", request_id="copy-1"):
+        node = await creator.create_task_copy("t")
+    last = history(db, task_id="t")[-1]
+    assert last["type"] == "copied"
+    assert last["changes"]["has_copy"] == {"old": False, "new": True}
+    assert last["cause"] == {"user_id": "admin", "request_id": "copy-1"}
+    copy_created = history(db, task_id=node.task.id)[0]
+    assert copy_created["cause"] == {"user_id": "admin", "request_id": "copy-1"}
+    assert copy_created["changes"]["original_task_id"] == {"old": None, "new": "t"}
+
+
+# ------------------------------------------------------------------ time travel
+
+
+Step = Callable[[], Awaitable[Any]]
+
+
+async def record_steps(db, repo: TaskRepository, steps: list[Step]) -> list[tuple[int, dict]]:
+    """Run each step and note the log position and every row right after it."""
     seen = []
-    for step in (
-        lambda: repo.update_task_status("c", TaskStatus.IN_PROGRESS, progress=0.5),
-        lambda: repo.update_task_name("c", "renamed"),
-        lambda: repo.update_task_status("c", TaskStatus.COMPLETED),
-        lambda: repo.update_task_status("r", TaskStatus.FAILED, error="late"),
-    ):
+    for step in steps:
         await step()
         seen.append((log_position(db), await all_rows(repo)))
+    return seen
+
+
+async def test_tree_at_reproduces_every_step(
+    db, repo: TaskRepository, creator: TaskCreator
+) -> None:
+    """At each recorded position, tree_at rebuilds exactly the rows seen then (status,
+    progress, name and every other column), while another tree is written in between."""
+    await repo.create_task(name="root", id="r")
+    await repo.create_task(name="noise", id="n")
+    steps: list[Step] = [
+        lambda: repo.create_task(name="child", id="c", parent_id="r"),
+        lambda: repo.create_task(name="other", id="d", parent_id="r", dependencies=["c"]),
+        lambda: repo.update_task_name("n", "noise 2"),
+        lambda: repo.update_task_status("c", TaskStatus.IN_PROGRESS, progress=0.2),
+        lambda: repo.update_task_status("c", TaskStatus.IN_PROGRESS, progress=0.7),
+        lambda: repo.update_task_name("c", "renamed"),
+        lambda: repo.update_task_status("c", TaskStatus.COMPLETED, result=[1, 2]),
+        lambda: repo.update_task_dependencies("d", []),
+        lambda: creator.create_task_copy("c"),
+        lambda: repo.update_task_status("d", TaskStatus.FAILED, error="late"),
+        lambda: repo.delete_task("d"),
+        lambda: repo.update_task_status("c", TaskStatus.PENDING),
+    ]
+    seen = await record_steps(db, repo, steps)
+    tree_id = str((await repo.get_task_by_id("r")).tree_id)
     for position, rows in seen:
-        node = tree_at(db, "r", position=position)
-        assert {t.id: t.to_dict() for t in node.tasks()} == rows
-    assert tree_at(db, "r", position=seen[0][0]).calculate_status() == TaskStatus.IN_PROGRESS
-    # A parent's status comes from its children: the root's own failure does not show.
+        assert node_rows(tree_at(db, "r", position=position)) == tree_rows(rows, tree_id)
+    statuses = [tree_at(db, "r", position=p).calculate_status() for p, _ in seen]
+    assert statuses[0] == TaskStatus.PENDING
+    assert statuses[3] == TaskStatus.IN_PROGRESS
+    assert tree_at(db, "c", position=seen[4][0]).task.progress == 0.7
+    assert tree_at(db, "c", position=seen[5][0]).task.name == "renamed"
+    assert node_rows(tree_at(db, "r")) == tree_rows(await all_rows(repo), tree_id)
+
+
+async def test_tree_at_a_subtree(db, repo: TaskRepository) -> None:
+    """tree_at of an inner task gives its subtree only."""
+    await repo.create_task(name="r", id="r")
+    await repo.create_task(name="a", id="a", parent_id="r")
+    await repo.create_task(name="a1", id="a1", parent_id="a")
+    await repo.create_task(name="b", id="b", parent_id="r")
+    node = tree_at(db, "a", position=log_position(db))
+    assert [t.id for t in node.tasks()] == ["a", "a1"]
+    assert [c.task.id for c in tree_at(db, "r").children] == ["a", "b"]
+
+
+async def test_tree_at_status_comes_from_the_children(db, repo: TaskRepository) -> None:
+    """A replayed tree's status is computed from its children, as a live tree's is: the
+    root's own failure does not show while its only child completed."""
+    await repo.create_task(name="r", id="r")
+    await repo.create_task(name="c", id="c", parent_id="r")
+    await repo.update_task_status("c", TaskStatus.IN_PROGRESS, progress=0.5)
+    running = log_position(db)
+    await repo.update_task_status("c", TaskStatus.COMPLETED)
+    await repo.update_task_status("r", TaskStatus.FAILED, error="late")
+    assert tree_at(db, "r", position=running).calculate_status() == TaskStatus.IN_PROGRESS
     assert tree_at(db, "r").calculate_status() == TaskStatus.COMPLETED
 
 
-async def test_tree_at_by_time_and_before_creation(db, repo: TaskRepository) -> None:
+async def test_tree_at_a_datetime(db, repo: TaskRepository) -> None:
+    """tree_at(at=...) shows the tree as it was at that moment."""
+    await repo.create_task(name="first", id="t")
+    first = datetime.now(UTC)
+    await repo.update_task_status("t", TaskStatus.IN_PROGRESS, progress=0.5)
+    second = datetime.now(UTC)
+    await repo.update_task_name("t", "third")
+    assert tree_at(db, "t", at=first).task.to_dict()["status"] == TaskStatus.PENDING
+    at_second = tree_at(db, "t", at=second).task
+    assert (at_second.name, at_second.status, at_second.progress) == ("first", "in_progress", 0.5)
+    assert tree_at(db, "t", at=datetime.now(UTC)).task.name == "third"
+
+
+async def test_tree_at_before_creation(db, repo: TaskRepository) -> None:
+    """Before the task's first event tree_at raises TaskNotFoundError, by position and by
+    time; position and at together are refused."""
     before = datetime.now(UTC)
-    await repo.create_task(name="root", id="r")
-    middle = datetime.now(UTC)
-    await repo.update_task_name("r", "later")
-    assert tree_at(db, "r", at=middle).task.name == "root"
+    await repo.create_task(name="earlier tree", id="e")
+    await repo.create_task(name="t", id="t")
+    # Positions: 0 (empty log), 2 (only the earlier tree), 3 (t's tree, no task yet).
+    positions = [{"position": p} for p in (0, log_position(db) - 2, log_position(db) - 1)]
+    for kwargs in [*positions, {"at": before}]:
+        with pytest.raises(TaskNotFoundError, match="'t'"):
+            tree_at(db, "t", **kwargs)
     with pytest.raises(TaskNotFoundError):
-        tree_at(db, "r", at=before)
-    with pytest.raises(ValueError):
-        tree_at(db, "r", position=1, at=middle)
+        tree_at(db, "never", position=log_position(db))
+    with pytest.raises(TaskValidationError):
+        tree_at(db, "t", position=1, at=before)
 
 
-async def test_rebuild_gives_identical_rows(db, repo: TaskRepository, creator: TaskCreator) -> None:
+async def test_tree_at_after_a_delete(db, repo: TaskRepository) -> None:
+    """A deleted task is gone from tree_at after its deletion and there before it."""
+    await repo.create_task(name="r", id="r")
+    await repo.create_task(name="c", id="c", parent_id="r")
+    before = log_position(db)
+    await repo.delete_task("c")
+    assert [t.id for t in tree_at(db, "r", position=before).tasks()] == ["r", "c"]
+    assert tree_at(db, "r").children == [] and tree_at(db, "r").task.has_children is False
+    with pytest.raises(TaskNotFoundError):
+        tree_at(db, "c")
+
+
+# ---------------------------------------------------------------------- rebuild
+
+
+async def busy_database(repo: TaskRepository, creator: TaskCreator) -> None:
+    """Trees touched by every kind of command: updates, statuses, deletes, copies and an
+    id used again after its deletion."""
     await creator.create_task_tree_from_array(
         [
-            {"id": "r", "name": "r", "inputs": {"k": [1, {"z": None}]}},
+            {"id": "r", "name": "r", "user_id": "u", "inputs": {"k": [1, {"z": None}]}},
             {"id": "a", "name": "a", "parent_id": "r", "dependencies": ["r"]},
-            {"id": "b", "name": "b", "parent_id": "r"},
+            {"id": "b", "name": "b", "parent_id": "r", "params": {"p": 1.5}},
+            {"id": "b1", "name": "b1", "parent_id": "b"},
         ]
     )
+    await repo.update_task_status("r", TaskStatus.IN_PROGRESS, progress=0.3)
     await repo.update_task_status("r", TaskStatus.COMPLETED, result={"ok": True})
+    await repo.update_task_status("a", TaskStatus.FAILED, error="boom", error_type="E")
     await repo.update_task_priority("a", 0)
+    await repo.update_task_schemas("b", {"method": "m"})
+    await repo.update_task_inputs("b1", {"x": "y"})
     await repo.delete_task("b")
+    await repo.create_task(name="b again", id="b", parent_id="a")
     await creator.create_task_copy("r", children=True)
+    await repo.create_task(name="solo", id="solo")
+    await repo.delete_task("solo")
+
+
+async def test_rebuild_projections_gives_identical_rows(
+    db, repo: TaskRepository, creator: TaskCreator
+) -> None:
+    """Rebuilding from the log restores every row exactly, even after the projection was
+    damaged (so the rebuild really reads the log), and doing it twice changes nothing."""
+    await busy_database(repo, creator)
     rows = await all_rows(repo)
+    assert "solo" not in rows and rows["b"]["name"] == "b again"
+
+    def damage() -> None:
+        with db.connections.begin() as connection:
+            connection.execute(text("UPDATE tasks SET name = 'damaged', progress = 0.5"))
+            connection.execute(text("DELETE FROM tasks WHERE id = 'a'"))
+            connection.execute(text("UPDATE tasks SET has_children = NOT has_children"))
+
+    db.call(damage)
+    assert await all_rows(repo) != rows
     assert rebuild_projections(db) == len(rows)
     assert await all_rows(repo) == rows
+    assert rebuild_projections(db) == len(rows)
+    assert await all_rows(repo) == rows
+    # The rebuilt projection keeps working with new commands.
+    await repo.update_task_name("a", "after rebuild")
+    assert (await repo.get_task_by_id("a")).name == "after rebuild"
 
 
-async def test_snapshots_keep_long_streams_correct(db, repo: TaskRepository) -> None:
-    await repo.create_task(name="long", id="t")
+async def test_rebuild_of_an_empty_log(db, repo: TaskRepository) -> None:
+    """An empty log rebuilds to no rows."""
+    assert rebuild_projections(db) == 0
+    assert await repo.list_tasks() == []
+
+
+# -------------------------------------------------------------------- snapshots
+
+
+#: Updates in the long stream: three snapshot intervals (the test sets a short one).
+LONG = 30
+
+
+async def test_long_streams_use_snapshots(db, repo: TaskRepository) -> None:
+    """A tree with more events than the snapshot interval is snapshotted, still loads,
+    keeps taking commands, and tree_at at old positions (before, between and after the
+    snapshots) is right. The interval is shortened from its default (1000) so that the
+    same path runs with a few dozen events instead of a thousand."""
+    db.log.snapshot_interval = 10
+    await repo.create_task(name="r", id="r")
+    await repo.create_task(name="long", id="t", parent_id="r")
     await repo.update_task_status("t", TaskStatus.IN_PROGRESS)
-    marks = {}
-    for i in range(1, 1201):
-        await repo.update_task_status("t", TaskStatus.IN_PROGRESS, progress=i / 1200)
-        if i in (300, 1100):
-            marks[log_position(db)] = i / 1200
+    marks: dict[int, float] = {}
+    for i in range(1, LONG + 1):
+        await repo.update_task_status("t", TaskStatus.IN_PROGRESS, progress=i / LONG)
+        if i in (1, 8, 9, 15, 25):
+            marks[log_position(db)] = i / LONG
+    assert count_snapshots(db) >= 2
     for position, progress in marks.items():
         assert tree_at(db, "t", position=position).task.progress == progress
-    other = create_session(db.url)
-    try:
-        assert (await TaskRepository(other).get_task_by_id("t")).progress == 1.0
-    finally:
-        other.close()
-
-
-async def test_two_sessions_write_the_same_tree(db, repo: TaskRepository) -> None:
-    await repo.create_task(name="root", id="r")
+    # The live (cached) tree still takes commands after being snapshotted.
+    await repo.create_task(name="late child", id="late", parent_id="t")
+    node = await repo.build_task_tree("r")
+    assert [t.id for t in node.tasks()] == ["r", "t", "late"]
+    assert node_rows(node) == await all_rows(repo)
+    assert node_rows(tree_at(db, "r")) == await all_rows(repo)
+    # A fresh session loads the tree from the snapshot plus the events after it.
     other = create_session(db.url)
     try:
         other_repo = TaskRepository(other)
-        await other_repo.create_task(name="from other", id="o", parent_id="r")
-        # The first session's cached tree catches up with the other's event.
-        await repo.create_task(name="from first", id="f", parent_id="o")
-        assert [t.id for t in await other_repo.get_all_tasks_in_tree("r")] == ["r", "o", "f"]
-        assert [
-            e["version"] for e in history(db, tree_id=(await repo.get_task_by_id("r")).tree_id)
-        ] == [1, 2, 3, 4]
+        assert (await other_repo.get_task_by_id("t")).progress == 1.0
+        assert node_rows(await other_repo.build_task_tree("r")) == await all_rows(repo)
+        await other_repo.update_task_status("t", TaskStatus.COMPLETED)
     finally:
         other.close()
+    assert len(history(db, task_id="t")) == 1 + 1 + LONG + 1
+    assert rebuild_projections(db) == 3
+
+
+# ----------------------------------------------------------------- two sessions
+
+
+async def test_second_session_sees_the_same_data(
+    db, repo: TaskRepository, creator: TaskCreator, second_session: Database
+) -> None:
+    """Another session on the same file reads the same rows, trees and history."""
+    await busy_database(repo, creator)
+    other = TaskRepository(second_session)
+    assert await all_rows(other) == await all_rows(repo)
+    assert node_rows(await other.build_task_tree("r")) == node_rows(await repo.build_task_tree("r"))
+    assert history(second_session, task_id="b1") == history(db, task_id="b1")
+    assert log_position(second_session) == log_position(db)
+
+
+async def test_two_sessions_write_the_same_tree(
+    db, repo: TaskRepository, second_session: Database
+) -> None:
+    """Writes through one session, then the other, then back, on the same tree all
+    succeed: each session's cached tree catches up with the other's events."""
+    other = TaskRepository(second_session)
+    await repo.create_task(name="root", id="r")
+    await repo.build_task_tree("r")  # the first session caches the tree
+    await other.create_task(name="from other", id="o", parent_id="r")
+    await repo.create_task(name="from first", id="f", parent_id="o", dependencies=["o"])
+    await other.update_task_name("f", "renamed by other")
+    await repo.update_task_status("o", TaskStatus.IN_PROGRESS)
+    await other.update_task_status("o", TaskStatus.IN_PROGRESS, progress=0.5)
+    await repo.update_task_priority("f", 0)
+    expected = ["r", "o", "f"]
+    for session_repo in (repo, other):
+        assert [t.id for t in await session_repo.get_all_tasks_in_tree("r")] == expected
+        node = await session_repo.build_task_tree("r")
+        assert node_rows(node) == await all_rows(repo)
+        assert [t.id for t in await session_repo.find_dependent_tasks("o")] == ["f"]
+    f = await other.get_task_by_id("f")
+    assert (f.name, f.priority) == ("renamed by other", 0)
+    assert (await repo.get_task_by_id("o")).progress == 0.5
+    tree_id = (await repo.get_task_by_id("r")).tree_id
+    versions = [e["version"] for e in history(db, tree_id=tree_id)]
+    assert versions == list(range(1, len(versions) + 1)) and len(versions) == 8
+    positions = [e["position"] for e in history(second_session, tree_id=tree_id)]
+    assert positions == list(range(1, log_position(db) + 1))
+    rows = await all_rows(repo)
+    assert rebuild_projections(second_session) == len(rows)
+    assert await all_rows(repo) == rows

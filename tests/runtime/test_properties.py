@@ -1,93 +1,65 @@
-"""Property: under any mix of valid and invalid commands, the projection equals a rebuild
-from the log, invalid commands leave no trace, and tree_at reproduces every step."""
+"""Properties of the creator: any task array, well-formed or spoiled, is recorded whole
+or not at all."""
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
+from support.properties import fresh_run, mostly
 
-from aipartnerupflow import (
-    TaskCreator,
-    TaskRepository,
-    create_session,
-    log_position,
-    rebuild_projections,
-    tree_at,
-)
+from aipartnerupflow import log_position
 
-IDS = ["t0", "t1", "t2", "t3", "t4", "t5"]
-task_ids = st.sampled_from(IDS)
-any_value = st.one_of(
-    st.integers(-2, 3),
-    st.text(max_size=3),
-    st.none(),
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
-)
-operations = st.one_of(
-    st.tuples(st.just("create"), task_ids, task_ids),
-    st.tuples(st.just("name"), task_ids, any_value),
-    st.tuples(st.just("priority"), task_ids, any_value),
-    st.tuples(st.just("inputs"), task_ids, any_value),
-    st.tuples(st.just("dependencies"), task_ids, st.lists(task_ids, max_size=2)),
-    st.tuples(
-        st.just("status"),
-        task_ids,
-        st.sampled_from(["pending", "in_progress", "completed", "failed", "bogus"]),
-    ),
-    st.tuples(st.just("delete"), task_ids, st.none()),
-    st.tuples(st.just("copy"), task_ids, st.booleans()),
-)
+junk = st.sampled_from([None, 5, "", " ", ["x"], {"k": 1}, True, -1, 1.5, {"s": {1}}, "zz"])
+ARRAY_KEYS = [
+    *("id", "name", "parent_id", "dependencies", "priority"),
+    *("inputs", "params", "schemas", "user_id", "colour"),
+]
 
 
-async def apply(repo: TaskRepository, creator: TaskCreator, op: tuple[str, str, Any]) -> None:
-    kind, task_id, value = op
-    if kind == "create":
-        await repo.create_task(name=f"task {task_id}", id=task_id, parent_id=value)
-    elif kind in ("name", "priority", "inputs", "dependencies"):
-        await repo.update_task_field(task_id, kind, value)
-    elif kind == "status":
-        await repo.update_task_status(task_id, value)
-    elif kind == "delete":
-        await repo.delete_task(task_id)
-    else:
-        await creator.create_task_copy(task_id, children=value)
+@st.composite
+def task_arrays(draw: st.DrawFn) -> Any:
+    """A tree of up to five tasks, with ids or names as references, dependencies mostly on
+    earlier tasks (else maybe cyclic), possibly spoiled (a field set to junk or to another
+    reference), shuffled; now and then not an array at all."""
+    size = draw(st.integers(1, 5))
+    with_ids = draw(st.booleans())
+    keys = [f"k{i}" for i in range(size)]
+    tasks: list[dict[str, Any]] = []
+    for index, key in enumerate(keys):
+        task: dict[str, Any] = {"name": key, **({"id": key} if with_ids else {})}
+        if index:
+            task["parent_id"] = keys[draw(st.integers(0, index - 1))]
+        others = st.sampled_from([k for k in keys if k != key]) if size > 1 else st.nothing()
+        targets = mostly(st.sampled_from(keys[:index]), others) if index else others
+        deps = draw(st.lists(targets, max_size=2 if size > 1 else 0, unique=True))
+        if deps:
+            task["dependencies"] = deps
+        tasks.append(task)
+    for _ in range(draw(st.integers(0, 2))):
+        task = tasks[draw(st.integers(0, size - 1))]
+        task[draw(st.sampled_from(ARRAY_KEYS))] = draw(st.one_of(junk, st.sampled_from(keys)))
+    return draw(mostly(st.permutations(tasks), junk))
 
 
-async def run(ops: list[tuple[str, str, Any]], path: Path) -> None:
-    db = create_session(path=path)
-    repo, creator = TaskRepository(db), TaskCreator(db)
-    await repo.create_task(name="root", id="t0")
-    steps: list[tuple[int, dict[str, dict]]] = []
-    try:
-        for op in ops:
-            before = log_position(db)
-            try:
-                await apply(repo, creator, op)
-            except ValueError:
-                assert log_position(db) == before, f"{op} failed but wrote events"
-            rows = {t.id: t.to_dict() for t in await repo.list_tasks(limit=10**6)}
-            steps.append((log_position(db), rows))
-        rebuild_projections(db)
-        rebuilt = {t.id: t.to_dict() for t in await repo.list_tasks(limit=10**6)}
-        assert rebuilt == steps[-1][1]
-        for position, rows in steps:
-            roots = {row["id"] for row in rows.values() if row["parent_id"] is None}
-            seen: dict[str, dict] = {}
-            for root in roots:
-                seen.update(
-                    {t.id: t.to_dict() for t in tree_at(db, root, position=position).tasks()}
-                )
-            assert seen == rows
-    finally:
-        db.close()
-
-
-@given(st.lists(operations, min_size=1, max_size=14))
-def test_projection_log_and_time_travel_agree(ops: list[tuple[str, str, Any]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(ops, Path(tmp) / "prop.db"))
+@given(task_arrays())
+def test_task_arrays_are_all_or_nothing(tasks: Any) -> None:
+    """An array is either refused with a ValueError, leaving the log and the tasks as they
+    were, or recorded whole as one new tree holding exactly its tasks."""
+    with fresh_run() as run:
+        run.run(run.repo.create_task(name="already there", id="k3"))
+        before = (log_position(run.db), run.rows())
+        try:
+            node = run.run(run.creator.create_task_tree_from_array(tasks))
+        except Exception as exc:
+            assert isinstance(exc, ValueError), f"{exc!r} is not a ValueError"
+            assert (log_position(run.db), run.rows()) == before
+            event(f"refused ({type(exc).__name__})")
+            return
+        event("accepted")
+        created = {t.id: t.to_dict() for t in node.tasks()}
+        assert len(created) == len(tasks)
+        assert {row["tree_id"] for row in created.values()} == {str(node.task.tree_id)}
+        assert run.rows() == {**before[1], **created}
+        assert sorted(t.name for t in node.tasks()) == sorted(t["name"] for t in tasks)

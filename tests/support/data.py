@@ -1,4 +1,5 @@
-"""Helpers shared by the ``test_data_*`` modules (this module holds no tests)."""
+"""Helpers of the data API tests: log and projection rows, and refusals that must change
+neither (this module holds no tests)."""
 
 from __future__ import annotations
 

@@ -241,6 +241,35 @@ def test_every_option_and_argument_has_help() -> None:
             assert getattr(param, "help", None), f"{path}: {param.name} has no help"
 
 
+# Help is answered before any command runs: building the commands must not load the engine.
+HELP_PROBE = """
+import runpy, sys
+sys.argv = ["aipartnerupflow", *sys.argv[1:]]
+try:
+    runpy.run_module("aipartnerupflow", run_name="__main__")
+except SystemExit as done:
+    code = done.code
+heavy = {"sqlalchemy", "pykka", "eventsourcing", "msgpack", "structlog", "jwt", "uvicorn"}
+print(code, sorted(heavy & {name.split(".")[0] for name in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["tasks", "--help"], ["worker", "--help"], ["tasks", "fork", "--help"]]
+)
+def test_help_does_not_load_the_engine(args: list[str]) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AIPARTNERUPFLOW_")}
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean,
+    )
+    assert "Usage: aipartnerupflow" in done.stdout, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
