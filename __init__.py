@@ -17,7 +17,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from aipartnerupflow.actors.context import ExecutionContext, current_execution
-    from aipartnerupflow.actors.executor import BaseTask, ExecutableTask
+    from aipartnerupflow.actors.executor import BaseTask, ExecutableTask, InputRequired
     from aipartnerupflow.actors.registry import (
         ExtensionRegistry,
         TaskPostHook,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         DependencyError,
         DuplicateTaskError,
         ImmutableFieldError,
+        InputTimeoutError,
         InvalidTextError,
         LeaseLostError,
         LimitExceededError,
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
 #: Where each public name lives, by module.
 _MODULES: dict[str, tuple[str, ...]] = {
     "actors.context": ("ExecutionContext", "current_execution"),
-    "actors.executor": ("BaseTask", "ExecutableTask"),
+    "actors.executor": ("BaseTask", "ExecutableTask", "InputRequired"),
     "actors.registry": (
         "ExtensionRegistry",
         "TaskPostHook",
@@ -88,6 +89,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "DependencyError",
         "DuplicateTaskError",
         "ImmutableFieldError",
+        "InputTimeoutError",
         "InvalidTextError",
         "LeaseLostError",
         "LimitExceededError",
@@ -137,6 +139,8 @@ __all__ = [
     "ExecutionContext",
     "ExtensionRegistry",
     "ImmutableFieldError",
+    "InputRequired",
+    "InputTimeoutError",
     "InvalidTextError",
     "LeaseLostError",
     "LimitExceededError",

@@ -116,6 +116,10 @@ class DependencyOutsideRunError(TaskRunError):
     """A dependency is not finished and is not part of this run, so it never will be."""
 
 
+class InputTimeoutError(TaskRunError):
+    """The task waited for input longer than its ``params.input_timeout`` seconds."""
+
+
 class ResultError(TaskRunError, ValueError):
     """The executor returned a result the log cannot store (not JSON)."""
 

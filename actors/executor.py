@@ -9,6 +9,20 @@ from typing import Any
 ProgressSink = Callable[[float], None]
 
 
+class InputRequired(Exception):
+    """Raised by ``execute`` to ask for input: the task waits (status ``waiting``) with
+    ``prompt`` and ``schema`` recorded, and runs again once
+    ``TaskManager.provide_input`` gives the input, found then under ``inputs["input"]``.
+
+    The same as returning ``{"status": "input_required", "prompt": ..., "schema": ...}``.
+    """
+
+    def __init__(self, prompt: Any, schema: dict[str, Any] | None = None) -> None:
+        super().__init__(prompt)
+        self.prompt = prompt
+        self.schema = schema
+
+
 class ExecutableTask(ABC):
     """Interface of every executor: ``id``, ``name``, ``description``, ``execute`` and
     ``get_input_schema``; ``cancel`` is optional.

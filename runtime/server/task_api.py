@@ -113,6 +113,7 @@ class TaskApi:
             "tasks.update": self.update,
             "tasks.delete": self.delete,
             "tasks.cancel": self.cancel,
+            "tasks.input": self.give_input,
             "tasks.copy": self.copy,
             "tasks.history": self.history,
             "tasks.at": self.at,
@@ -249,6 +250,13 @@ class TaskApi:
                 continue
             results.append({"task_id": task_id, **await manager.cancel_task(task_id, message)})
         return results
+
+    async def give_input(self, call: _Call) -> Any:
+        task = await call.task()
+        if "input" not in call.params:
+            raise RpcError(INVALID_PARAMS, "missing parameter 'input'")
+        summary = await TaskManager(self.db).provide_input(task.id, call.params["input"])
+        return {"success": True, "protocol": "jsonrpc", **summary}
 
     async def copy(self, call: _Call) -> Any:
         task = await call.task()
