@@ -112,7 +112,8 @@ class TaskManager:
     async def distribute_task_tree(
         self, task_tree: TaskTreeNode, use_callback: bool = True
     ) -> TaskTreeNode:
-        """Run the stored subtree of ``task_tree.task`` until every task in it is terminal.
+        """Run the stored subtree of ``task_tree.task`` until every task in it is terminal,
+        or waits for input (see ``run_tree``).
 
         Order comes from dependencies (then priority, 0 first); ``parent_id`` only
         organises. Completed tasks are not run again. Returns the updated tree.
@@ -137,6 +138,11 @@ class TaskManager:
     ) -> RunSummary:
         """Run the subtree of ``root_task_id``; returns ``{status, progress, root_task_id,
         result, task_count}`` where status is the subtree's derived status.
+
+        A task waiting for input holds what depends on it; once nothing else can run, the
+        run returns with status ``waiting`` instead of blocking until the input comes:
+        the tree's lease is released (nothing runs, no process holds it) and
+        ``provide_input`` runs it again later, in this process or any other.
 
         The tree's lease is taken first (or ``lease``, already taken by ``claim``): while a
         live owner elsewhere runs the tree this raises ``TaskStateError``; if another

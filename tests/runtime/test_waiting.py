@@ -220,3 +220,11 @@ def test_wait_expired_counts_from_when_the_task_asked() -> None:
     assert wait_expired(state, asked + timedelta(seconds=60)) is not None
     assert wait_expired({**state, "params": {}}, asked + timedelta(days=9)) is None
     assert wait_expired({**state, "status": "pending"}, asked + timedelta(days=9)) is None
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "60", True, [5]])
+async def test_a_bad_input_timeout_is_refused_at_creation(db, timeout: Any) -> None:
+    before = await log_position_async(db)
+    with pytest.raises(TaskValidationError, match="input_timeout must be a positive number"):
+        await TaskCreator(db).create_task_tree_from_array(tree(input_timeout=timeout))
+    assert await log_position_async(db) == before
