@@ -33,10 +33,12 @@ Every exception of the package lives here. The hierarchy (built-in bases in brac
     * DependencyOutsideRunError
     * ResultError [ValueError]
     * ExecutorError
+    * InputTimeoutError
   * CallbackRefused [ValueError]
   * AuthError
   * BodyTooLarge
   * RpcError
+  * InputRequired
 """
 
 from __future__ import annotations
@@ -149,6 +151,10 @@ class DependencyOutsideRunError(TaskRunError):
     """A dependency is not finished and is not part of this run, so it never will be."""
 
 
+class InputTimeoutError(TaskRunError):
+    """The task waited for input longer than its ``params.input_timeout`` seconds."""
+
+
 class ResultError(TaskRunError, ValueError):
     """The executor returned a result the log cannot store (not JSON)."""
 
@@ -182,3 +188,17 @@ class RpcError(TaskFlowError):
         self.code = code
         self.message = message
         self.data = data
+
+
+class InputRequired(TaskFlowError):
+    """Raised by ``execute`` to ask for input: the task waits (status ``waiting``) with
+    ``prompt`` and ``schema`` recorded, and runs again once
+    ``TaskManager.provide_input`` gives the input, found then under ``inputs["input"]``.
+
+    The same as returning ``{"status": "input_required", "prompt": ..., "schema": ...}``.
+    """
+
+    def __init__(self, prompt: Any, schema: dict[str, Any] | None = None) -> None:
+        super().__init__(prompt)
+        self.prompt = prompt
+        self.schema = schema

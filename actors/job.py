@@ -22,9 +22,11 @@ from aipartnerupflow.actors.messages import (
     Retrying,
 )
 from aipartnerupflow.actors.registry import ExtensionRegistry, resolve_executor_id
+from aipartnerupflow.actors.waiting import input_request, is_input_request
 from aipartnerupflow.errors import (
     ExecutorError,
     ExecutorNotFoundError,
+    InputRequired,
     InputValidationError,
     ResultError,
     TaskValidationError,
@@ -162,6 +164,9 @@ class JobRunner:
                     call = executor.execute(inputs)
                     result = await (asyncio.wait_for(call, job.timeout) if job.timeout else call)
                 outcome = _outcome_of(task_id, result)
+            except InputRequired as request:
+                asked = {"status": "input_required", "prompt": request.prompt}
+                outcome = _outcome_of(task_id, {**asked, "schema": request.schema})
             except TimeoutError:
                 outcome = Outcome.failure(task_id, TimeoutError(f"timed out after {job.timeout} s"))
             except asyncio.CancelledError:
@@ -205,10 +210,13 @@ def _acknowledgement() -> tuple[asyncio.Future[None], Callable[[], None]]:
 
 def _outcome_of(task_id: str, result: Any) -> Outcome:
     """An executor's return value as an outcome; ``{"status": "failed", ...}`` is a failure,
-    and so is a result the log cannot store (checked here, so it fails only this task)."""
+    and so is a result the log cannot store (checked here, so it fails only this task);
+    ``{"status": "input_required", ...}`` makes the task wait for input."""
     try:
         result = check_json(result, task_id, "result")
-    except TaskValidationError as exc:
+        if is_input_request(result):
+            return Outcome(task_id, TaskStatus.WAITING, result=input_request(result))
+    except (TaskValidationError, ResultError) as exc:
         return Outcome.failure(task_id, ResultError(str(exc)))
     if isinstance(result, dict) and result.get("status") == TaskStatus.FAILED:
         return Outcome(

@@ -30,7 +30,7 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended: completed, failed or cancelled."""
+    """How a run ended: completed, failed, cancelled, or waiting for input."""
 
     task_id: str
     status: str

@@ -46,7 +46,7 @@ class Change:
             return False
         status = state["status"]
         if self.kind == "start":
-            if status not in TaskStatus.ACTIVE:
+            if status not in TaskStatus.STARTABLE:
                 return False
             tree.set_status(self.task_id, TaskStatus.IN_PROGRESS, self.cause, **self.values)
         elif self.kind == "progress":

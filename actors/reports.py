@@ -14,7 +14,13 @@ from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.projections.tree_node import derive_progress, derive_status
 
 StreamEventType = Literal[
-    "task_start", "progress", "task_completed", "task_failed", "task_cancelled", "final"
+    "task_start",
+    "progress",
+    "task_completed",
+    "task_failed",
+    "task_cancelled",
+    "task_waiting",
+    "final",
 ]
 
 _STATUS_EVENTS: dict[str, StreamEventType] = {
@@ -22,6 +28,7 @@ _STATUS_EVENTS: dict[str, StreamEventType] = {
     TaskStatus.COMPLETED: "task_completed",
     TaskStatus.FAILED: "task_failed",
     TaskStatus.CANCELLED: "task_cancelled",
+    TaskStatus.WAITING: "task_waiting",
 }
 
 
@@ -114,7 +121,7 @@ def run_summary(root_id: str, root_result: Any, statuses: Iterable[str]) -> RunS
     ended = list(statuses)
     return RunSummary(
         status=derive_status(ended),
-        progress=derive_progress((status, 1.0) for status in ended),
+        progress=derive_progress((status, 0.0) for status in ended),
         root_task_id=root_id,
         result=root_result,
         task_count=len(ended),

@@ -8,7 +8,9 @@ Rules (see the design's Semantics):
 - a task whose unfinished dependency is not part of the run would wait forever: it fails
   with ``DependencyOutsideRunError``;
 - ready tasks start in strict priority order (0 most urgent), then in creation order,
-  never more than ``max_concurrency`` at once.
+  never more than ``max_concurrency`` at once;
+- a task waiting for input is not finished: what depends on it waits too, the rest of
+  the run goes on, and the run is done once nothing is ready or running.
 
 The supervisor feeds it what happened (``finish``, ``cancel``) and records what it
 answers; the scheduler never sees results, inputs or the log.
@@ -77,8 +79,9 @@ class Scheduler:
 
     @property
     def done(self) -> bool:
-        """Nothing of the run waits, is ready or runs."""
-        return not (self._waiting or self._ready or self.running)
+        """Nothing of the run is ready or runs. Tasks may still wait for dependencies then,
+        but only on tasks waiting for input: nothing else could ever release them."""
+        return not (self._ready or self.running)
 
     # ------------------------------------------------------------------ changes
 
@@ -122,8 +125,14 @@ class Scheduler:
         return started
 
     def finish(self, task_id: str, status: str) -> list[Blocked]:
-        """A running task ended with ``status``; returns the tasks that fail because of it."""
+        """A running task ended with ``status``; returns the tasks that fail because of it.
+
+        A task that ended ``waiting`` for input releases nothing: its dependents wait on.
+        """
         self.running.discard(task_id)
+        if status == TaskStatus.WAITING:
+            self.status[task_id] = status
+            return []
         return self._end(task_id, status)
 
     def cancel(self, task_ids: Iterable[str]) -> Cancelled:

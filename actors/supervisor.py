@@ -53,6 +53,7 @@ from aipartnerupflow.actors.reports import (
     task_event,
 )
 from aipartnerupflow.actors.scheduler import Blocked, Scheduler
+from aipartnerupflow.actors.waiting import wait_expired
 from aipartnerupflow.errors import LeaseLostError
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.store.database import LogDatabase
@@ -202,6 +203,11 @@ class TreeSupervisor(pykka.ThreadingActor):
 
     def _start(self) -> None:
         self.states, run_ids = self.db.call(self._load)
+        for task_id in run_ids:
+            # A wait past its params.input_timeout ends now, before anything is planned.
+            expired = wait_expired(self.states[task_id])
+            if expired is not None:
+                self._record_end(Outcome.failure(task_id, expired))
         self._scheduler = Scheduler(self.states, run_ids, self.max_concurrency)
         self._fail_blocked(self.scheduler.begin())
 

@@ -71,7 +71,10 @@ METHODS: dict[str, Method] = {
                 "user_id", "string", "only this user's (with authentication on: yours only)", "all"
             ),
             Param(
-                "status", "string", "pending, in_progress, completed, failed or cancelled", "all"
+                "status",
+                "string",
+                "pending, in_progress, waiting, completed, failed or cancelled",
+                "all",
             ),
             Param("parent_id", "string", "only children of this task", "all"),
             Param("root_only", "boolean", "only roots of trees", "false"),
@@ -144,6 +147,22 @@ METHODS: dict[str, Method] = {
         {"task_ids": ["a"], "error_message": "not needed"},
         (TASK_IDS, Param("error_message", "string", "why; recorded as the error", "none")),
         (INVALID,),
+    ),
+    "tasks.input": Method(
+        "Give a task that waits for input (status `waiting`) its input, then run its tree "
+        "again. The input is checked against the schema the task asked with, recorded under "
+        "the task's `inputs.input`, and the task runs again with it. The reply comes when "
+        "the tree's run ends: `waiting` again when a task asks for more.",
+        '`{"success": true, "protocol": "jsonrpc", "status", "progress", "root_task_id", '
+        '"result", "task_count"}`',
+        {"task_id": "a", "input": {"approved": True}},
+        (TASK_ID, Param("input", "any JSON value", "the input; must fit the recorded schema")),
+        (
+            INVALID + " (with `data.error_type`: TaskValidationError when the input does not "
+            "fit, TaskStateError when the task is not waiting, its wait timed out or its "
+            "tree is running); nothing is written",
+            NOT_FOUND,
+        ),
     ),
     "tasks.copy": Method(
         "Copy a task as a new pending tree (lineage in `original_task_id`).",

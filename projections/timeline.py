@@ -55,7 +55,7 @@ def _follow(task: _Task, event: Any, state: dict[str, Any]) -> None:
     elif kind == "started":
         task.open = {"start": _ms(state["started_at"]) or when, "end": None, "status": "running"}
         task.attempts.append(task.open)
-    elif kind in ("completed", "failed", "cancelled", "reset"):
+    elif kind in ("completed", "failed", "cancelled", "reset", "waiting"):
         attempt = task.open or {"start": when, "status": kind}
         if task.open is None:
             task.attempts.append(attempt)

@@ -68,7 +68,8 @@ class TaskTreeNode:
 
 def derive_status(statuses: Iterable[str]) -> str:
     """The status of a group of tasks: pending while all are pending, in_progress until
-    all are terminal, then failed if any failed, else cancelled if any was, else completed.
+    all are terminal, then failed if any failed, else cancelled if any was, else completed;
+    waiting when a task waits for input and none runs.
     """
     seen = set(statuses)
     if seen <= TaskStatus.TERMINAL:
@@ -78,6 +79,8 @@ def derive_status(statuses: Iterable[str]) -> str:
         return TaskStatus.COMPLETED
     if seen == {TaskStatus.PENDING}:
         return TaskStatus.PENDING
+    if TaskStatus.WAITING in seen and TaskStatus.IN_PROGRESS not in seen:
+        return TaskStatus.WAITING
     return TaskStatus.IN_PROGRESS
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
 from aipartnerupflow.actors.registry import ExtensionRegistry, resolve_executor_id
+from aipartnerupflow.actors.waiting import wait_expired
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.tree import TaskTree
 from aipartnerupflow.events.store import leases
@@ -45,11 +46,19 @@ def missing_executors(tree: TaskTree, root_task_id: str, registry: ExtensionRegi
 
 
 def plan_recovery(db: Database, registry: ExtensionRegistry) -> RecoveryPlan:
-    """What ``TaskManager.recover`` would resume now (runs on the database worker)."""
+    """What ``TaskManager.recover`` would resume now (runs on the database worker).
+
+    Besides interrupted trees, a tree with a wait for input past its ``input_timeout``
+    is resumed too: its run fails that wait.
+    """
     with db.connections.begin() as connection:
         candidates: dict[UUID, str | None] = dict(leases.claimable(connection))
         candidates.update(dict.fromkeys(_interrupted_without_lease(connection)))
+        waiting = _waiting(connection)
     plan = RecoveryPlan()
+    for tree_id in waiting - candidates.keys():
+        if any(wait_expired(s) for s in db.log.load(tree_id).tasks.values()):
+            candidates[tree_id] = None
     for tree_id, root in candidates.items():
         tree = db.log.load(tree_id)
         root_task_id = root or tree.root_task_id
@@ -79,3 +88,15 @@ def _interrupted_without_lease(connection: Connection) -> list[UUID]:
         .having(active > 0, begun > 0)
     )
     return list(connection.execute(query).scalars())
+
+
+def _waiting(connection: Connection) -> set[UUID]:
+    """Trees with a task waiting for input that has an ``input_timeout``: their waits
+    may have expired."""
+    tasks = TaskModel.__table__
+    query = select(tasks.c.tree_id, tasks.c.params).where(tasks.c.status == TaskStatus.WAITING)
+    return {
+        tree_id
+        for tree_id, params in connection.execute(query)
+        if isinstance(params, dict) and params.get("input_timeout")
+    }

@@ -23,7 +23,13 @@ from aipartnerupflow.actors.reports import (
     cancelled,
 )
 from aipartnerupflow.actors.supervisor import Observer, TreeSupervisor
-from aipartnerupflow.errors import LeaseLostError, RunInterruptedError, TaskStateError
+from aipartnerupflow.actors.waiting import check_input, record_input
+from aipartnerupflow.errors import (
+    LeaseLostError,
+    RunInterruptedError,
+    TaskNotFoundError,
+    TaskStateError,
+)
 from aipartnerupflow.events.domain.cause import current_cause
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.store.leases import IDLE, QUEUED, RUNNING, Lease
@@ -107,7 +113,8 @@ class TaskManager:
     async def distribute_task_tree(
         self, task_tree: TaskTreeNode, use_callback: bool = True
     ) -> TaskTreeNode:
-        """Run the stored subtree of ``task_tree.task`` until every task in it is terminal.
+        """Run the stored subtree of ``task_tree.task`` until every task in it is terminal,
+        or waits for input (see ``run_tree``).
 
         Order comes from dependencies (then priority, 0 first); ``parent_id`` only
         organises. Completed tasks are not run again. Returns the updated tree.
@@ -132,6 +139,11 @@ class TaskManager:
     ) -> RunSummary:
         """Run the subtree of ``root_task_id``; returns ``{status, progress, root_task_id,
         result, task_count}`` where status is the subtree's derived status.
+
+        A task waiting for input holds what depends on it; once nothing else can run, the
+        run returns with status ``waiting`` instead of blocking until the input comes:
+        the tree's lease is released (nothing runs, no process holds it) and
+        ``provide_input`` runs it again later, in this process or any other.
 
         The tree's lease is taken first (or ``lease``, already taken by ``claim``): while a
         live owner elsewhere runs the tree this raises ``TaskStateError``; if another
@@ -196,6 +208,46 @@ class TaskManager:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    async def provide_input(
+        self, task_id: str, data: Any, observer: Observer | None = None
+    ) -> RunSummary:
+        """Give a task that waits for input its input, then run its tree again.
+
+        ``data`` is checked against the schema the task recorded when it asked (a typed
+        ``TaskValidationError`` and nothing written when it does not fit), recorded under
+        the task's ``inputs["input"]`` with the current cause, and the task goes back to
+        pending; the whole tree then runs as ``run_tree`` does and its summary is returned
+        (``waiting`` again when a task asks for more). ``TaskStateError`` when the task is
+        not waiting, its wait timed out, or its tree is running right now.
+        """
+        task = await self._repository.get_task_by_id(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        check_input(task.to_dict(), data)
+        tree_id = task.tree_id
+        if running.supervisor_of(tree_id) is not None:
+            raise TaskStateError(
+                "its tree is running; give the input once its run ends", task_id=task_id
+            )
+        root_task_id = await self.db.run(lambda: self.db.log.load(tree_id).root_task_id)
+        ownership = self.db.ownership
+        before = await self.db.run(ownership.state_of, tree_id)
+        lease = await self.db.run(ownership.acquire, tree_id, root_task_id)
+        if lease is None:
+            raise TaskStateError("its tree is running in another process", task_id=task_id)
+        cause = {**_cause(current_cause(), {"user_id": task.user_id}), "reason": "input"}
+        try:
+            await self.db.run(
+                self.db.log.run,
+                lambda work: record_input(work.tree(tree_id), task_id, data, cause),
+                lease=lease,
+            )
+        except BaseException:
+            # Refused: the tree's lease goes back as it was (a queued tree stays queued).
+            await self.db.run(ownership.release, lease, before or IDLE)
+            raise
+        return await self.run_tree(root_task_id, observer, lease=lease)
 
     async def submit(self, root_task_id: str) -> None:
         """Queue the tree of ``root_task_id`` for any worker sharing this database."""

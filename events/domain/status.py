@@ -4,17 +4,24 @@ from __future__ import annotations
 
 
 class TaskStatus:
-    """The five statuses of a task; plain strings so they compare equal to stored values."""
+    """The six statuses of a task; plain strings so they compare equal to stored values.
+
+    ``waiting``: the task's executor asked for input; it runs again once the input is
+    provided. It is active (not finished) but never runs by itself.
+    """
 
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
+    WAITING = "waiting"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    ALL = (PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED)
+    ALL = (PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED, WAITING)
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
-    ACTIVE = frozenset({PENDING, IN_PROGRESS})
+    ACTIVE = frozenset({PENDING, IN_PROGRESS, WAITING})
+    #: Statuses a run may start a task from.
+    STARTABLE = frozenset({PENDING, IN_PROGRESS})
 
     @staticmethod
     def is_terminal(status: str) -> bool:
@@ -23,5 +30,5 @@ class TaskStatus:
 
     @staticmethod
     def is_active(status: str) -> bool:
-        """True for pending and in_progress: the task still has work ahead of it."""
+        """True for pending, in_progress and waiting: the task still has work ahead of it."""
         return status in TaskStatus.ACTIVE

@@ -225,6 +225,13 @@ class TaskTree(Aggregate):
             status = self.status
             state["status"] = status
             state["updated_at"] = self.timestamp
+            if status == TaskStatus.WAITING:
+                # The attempt ended asking for input: its result is the request (prompt,
+                # schema, when asked); the task is not finished, so no completed_at.
+                state.update(result=self.result, error=None, error_type=None, completed_at=None)
+                if self.progress is not None:
+                    state["progress"] = self.progress
+                return
             if status in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
                 # A task that starts (again) or is re-queued forgets its last outcome.
                 state.update(result=None, error=None, error_type=None, completed_at=None)
@@ -590,6 +597,7 @@ class TaskTree(Aggregate):
 _STATUS_EVENT_KINDS = {
     TaskStatus.PENDING: "reset",
     TaskStatus.IN_PROGRESS: "started",
+    TaskStatus.WAITING: "waiting",
     TaskStatus.COMPLETED: "completed",
     TaskStatus.FAILED: "failed",
     TaskStatus.CANCELLED: "cancelled",

@@ -307,6 +307,22 @@ def check_mapping(value: Any, task_id: str | None, field: str) -> dict[str, Any]
     return check_json(dict(value), task_id, field)
 
 
+def check_params(value: Any, task_id: str | None) -> dict[str, Any]:
+    """``params`` is free-form, except for the keys the engine reads at rest:
+    ``input_timeout`` (seconds a wait for input may last) must be a positive number."""
+    params = check_mapping(value, task_id, "params")
+    timeout = params.get("input_timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise TaskValidationError(
+            f"input_timeout must be a positive number of seconds, got {_show(timeout)}",
+            task_id=task_id,
+            field="params",
+        )
+    return params
+
+
 def check_progress(value: Any, task_id: str | None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise TaskValidationError(
@@ -423,6 +439,8 @@ def check_field(field: str, value: Any, task_id: str | None) -> Any:
         return check_name(value, task_id)
     if field == "priority":
         return check_priority(value, task_id)
+    if field == "params":
+        return check_params(value, task_id)
     if field in _MAPPING_FIELDS:
         return check_mapping(value, task_id, field)
     if field == "dependencies":
@@ -486,7 +504,7 @@ def build_spec(raw: Any, task_id: str | None) -> dict[str, Any]:
         "priority": check_priority(raw.get("priority", 1), task_id),
         "dependencies": normalize_dependencies(raw.get("dependencies"), task_id),
         "inputs": check_mapping(raw.get("inputs"), task_id, "inputs"),
-        "params": check_mapping(raw.get("params"), task_id, "params"),
+        "params": check_params(raw.get("params"), task_id),
         "schemas": check_mapping(raw.get("schemas"), task_id, "schemas"),
     }
     check_task_size(spec, task_id)

@@ -66,6 +66,7 @@ class Status(StrEnum):
 
     PENDING = TaskStatus.PENDING
     IN_PROGRESS = TaskStatus.IN_PROGRESS
+    WAITING = TaskStatus.WAITING
     COMPLETED = TaskStatus.COMPLETED
     FAILED = TaskStatus.FAILED
     CANCELLED = TaskStatus.CANCELLED

@@ -34,6 +34,7 @@ SHORT_PREFIX = 8
 STATUS_STYLES = {
     TaskStatus.PENDING: "dim",
     TaskStatus.IN_PROGRESS: "yellow",
+    TaskStatus.WAITING: "cyan",
     TaskStatus.COMPLETED: "green",
     TaskStatus.FAILED: "red",
     TaskStatus.CANCELLED: "magenta",
@@ -169,6 +170,8 @@ class LiveRun:
                 self.progress.update(
                     row, completed=share, state=styled(status, f"running {share:.0%}")
                 )
+            elif status == TaskStatus.WAITING:
+                self.progress.update(row, state=styled(status, "waiting for input"))
             elif status in TaskStatus.TERMINAL:
                 self.progress.start_task(row)
                 self.progress.stop_task(row)

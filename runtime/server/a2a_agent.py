@@ -2,8 +2,10 @@
 
 A message carrying tasks (a DataPart ``{"tasks": [...]}`` or the same as JSON text) creates
 a tree and runs it as the A2A task; any other message leaves the A2A task waiting for its
-tasks (``input-required``), so a conversation can continue on it. Cancelling applies to the
-run: every still-active task of its tree is cancelled.
+tasks (``input-required``), so a conversation can continue on it. A run whose task waits for
+input ends ``input-required`` too, listing what is asked; a DataPart ``{"input": ...}`` on
+the same task gives it and runs the tree on. Cancelling applies to the run: every
+still-active task of its tree is cancelled.
 
 ``PushNotificationConfig`` of a2a-sdk 0.3 has no headers, so the sender derives them from
 its ``token`` and ``authentication``.
@@ -39,6 +41,8 @@ from a2a.types import TaskStatus as A2ATaskStatus
 from a2a.utils.errors import ServerError
 
 from aipartnerupflow.actors.reports import StreamEvent
+from aipartnerupflow.actors.waiting import check_input
+from aipartnerupflow.errors import TaskStateError
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.runtime.creator import TaskCreator
@@ -180,6 +184,9 @@ class TreeAgentExecutor(AgentExecutor):
                         self.access.claim(tasks, user)
                     )
                     extra = {}
+                elif (given := self._input_for(context, meta)) is not None:
+                    await self._give_input(context, event_queue, updater, user, *given)
+                    return
                 else:
                     await self._without_tasks(context, updater)
                     return
@@ -188,6 +195,56 @@ class TreeAgentExecutor(AgentExecutor):
             await self._publish(updater, TaskState.failed, _data_message(updater, error))
             return
         await self._run(node.task.id, context, event_queue, updater, user, extra)
+
+    def _input_for(self, context: RequestContext, meta: dict[str, Any]) -> tuple[str, Any] | None:
+        """``(root, input)`` when the message gives input (a DataPart ``{"input": ...}``)
+        on a task that runs a tree."""
+        root = root_of(context.current_task)
+        for part in context.message.parts if context.message and root else ():
+            data = getattr(part.root, "data", None)
+            if isinstance(data, dict) and "input" in data:
+                return str(root), data["input"]
+        return None
+
+    async def _give_input(
+        self,
+        context: RequestContext,
+        queue: EventQueue,
+        updater: TaskUpdater,
+        user: str | None,
+        root: str,
+        data: Any,
+    ) -> None:
+        """Input for the run's waiting task (the one named by metadata ``task_id`` when
+        several wait): checked first, so a refusal leaves the A2A task waiting."""
+        named = _metadata(context).get("task_id")
+        waiting = [task for task in await self._waiting(root) if named in (None, task.id)]
+        try:
+            if len(waiting) != 1:
+                raise TaskStateError(
+                    "no task of this run waits for input"
+                    if not waiting
+                    else "several tasks wait for input: name one with metadata task_id",
+                    task_id=root,
+                )
+            await self.access.require(self.db, waiting[0].id, user)
+            check_input(waiting[0].to_dict(), data)
+        except ValueError as exc:
+            refused = {
+                "status": "input_required",
+                "error": str(exc),
+                "error_type": type(exc).__name__,
+            }
+            await self._publish(updater, TaskState.input_required, _data_message(updater, refused))
+            return
+        await self._run(root, context, queue, updater, user, {}, given=(waiting[0].id, data))
+
+    async def _waiting(self, root: str) -> list[Any]:
+        return [
+            t
+            for t in (await self.repository.build_task_tree(root)).tasks()
+            if t.status == TaskStatus.WAITING
+        ]
 
     async def _without_tasks(self, context: RequestContext, updater: TaskUpdater) -> None:
         """A message with no tasks: ask for them, or say which run the task already has."""
@@ -214,7 +271,10 @@ class TreeAgentExecutor(AgentExecutor):
         updater: TaskUpdater,
         user: str | None,
         extra: dict[str, Any],
+        given: tuple[str, Any] | None = None,
     ) -> None:
+        """Run the tree of ``root_id`` (giving a waiting task its input first, with
+        ``given``) and report each change; a run that ends waiting says for what."""
         assert context.task_id is not None and context.context_id is not None
         self.runs[context.task_id] = _Run(root_id, queue, context.context_id)
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -226,16 +286,32 @@ class TreeAgentExecutor(AgentExecutor):
                 _data_message(updater, started),
                 metadata={ROOT_KEY: root_id},
             )
+            manager = self.manager
             with caused_by(user_id=user, request_id=context.task_id):
                 running = asyncio.create_task(
-                    self.manager.run_tree(root_id, observer=lambda batch: _put_all(events, batch))
+                    manager.run_tree(root_id, observer=lambda batch: _put_all(events, batch))
+                    if given is None
+                    else manager.provide_input(*given, lambda batch: _put_all(events, batch))
                 )
+            # A run that could not start sends no events: stop reading all the same.
+            running.add_done_callback(lambda done: events.put_nowait({"type": "final"}))
             while (event := await events.get())["type"] != "final":
                 change = {key: event[key] for key in _CHANGE_KEYS if key in event}
                 await self._publish(updater, TaskState.working, _data_message(updater, change))
             summary = await running
         finally:
             self.runs.pop(context.task_id, None)
+        if summary["status"] == TaskStatus.WAITING:
+            asked = [
+                {
+                    "task_id": t.id,
+                    "prompt": t.result.get("prompt"),
+                    "schema": t.result.get("schema"),
+                }
+                for t in await self._waiting(root_id)
+                if isinstance(t.result, dict)
+            ]
+            extra = {**extra, "waiting": asked}
         state = A2A_STATES[summary["status"]]
         await self._publish(updater, state, _data_message(updater, {**summary, **extra}))
 

@@ -61,9 +61,11 @@ A2A_STATES = {
     TaskStatus.COMPLETED: TaskState.completed,
     TaskStatus.FAILED: TaskState.failed,
     TaskStatus.CANCELLED: TaskState.canceled,
+    TaskStatus.WAITING: TaskState.input_required,
 }
-#: States a tree's status may overrule: the task was saved while its run went on.
-_RUNNING = (TaskState.submitted, TaskState.working)
+#: States a tree's status may overrule: the task was saved while its run went on (or
+#: waited for input, which may have come since).
+_RUNNING = (TaskState.submitted, TaskState.working, TaskState.input_required)
 ROOT_KEY = "root_task_id"
 
 

@@ -67,6 +67,7 @@ class TaskApi:
             "tasks.update": self.update,
             "tasks.delete": self.delete,
             "tasks.cancel": self.cancel,
+            "tasks.input": self.give_input,
             "tasks.copy": self.copy,
             "tasks.history": self.history,
             "tasks.at": self.at,
@@ -181,6 +182,13 @@ class TaskApi:
                 continue
             results.append({"task_id": task_id, **await self.manager.cancel_task(task_id, message)})
         return results
+
+    async def give_input(self, call: Call) -> Any:
+        task = await self._task(call)
+        if "input" not in call.params:
+            raise RpcError(INVALID_PARAMS, "missing parameter 'input'")
+        summary = await self.manager.provide_input(task.id, call.params["input"])
+        return {"success": True, "protocol": "jsonrpc", **summary}
 
     async def copy(self, call: Call) -> Any:
         task = await self._task(call)

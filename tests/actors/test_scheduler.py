@@ -102,6 +102,36 @@ def test_a_task_started_before_a_crash_runs_again_and_completed_ones_do_not() ->
     assert plan.take_ready() == ["a"]
 
 
+def test_a_task_waiting_for_input_holds_its_dependents_and_the_run_ends_without_them() -> None:
+    tasks = {
+        "ask": state(),
+        "after": state(["ask"]),
+        "soft": state([{"id": "ask", "required": False}]),
+        "other": state(),
+    }
+    plan = scheduler(tasks)
+    plan.begin()
+    assert plan.take_ready() == ["ask", "other"]
+    assert plan.finish("ask", TaskStatus.WAITING) == []
+    assert not plan.done
+    plan.finish("other", COMPLETED)
+    assert plan.take_ready() == []
+    assert plan.done
+    assert plan.status["after"] == plan.status["soft"] == TaskStatus.PENDING
+
+
+def test_a_task_found_waiting_is_not_run_and_its_wait_can_be_cancelled() -> None:
+    tasks = {"ask": state(status=TaskStatus.WAITING), "after": state(["ask"])}
+    plan = scheduler(tasks)
+    assert plan.begin() == []
+    assert plan.take_ready() == [] and plan.done
+    outcome = plan.cancel(["ask"])
+    assert outcome.now == ["ask"]
+    assert [(b.task_id, type(b.error)) for b in outcome.blocked] == [
+        ("after", DependencyFailedError)
+    ]
+
+
 def test_cancel_takes_waiting_tasks_now_and_leaves_running_ones_to_be_stopped() -> None:
     tasks = {
         "run": state(),

@@ -170,6 +170,7 @@ async def test_default_path_without_xdg_data_home(
 STATUSES = {
     TaskStatus.PENDING: (False, True),
     TaskStatus.IN_PROGRESS: (False, True),
+    TaskStatus.WAITING: (False, True),
     TaskStatus.COMPLETED: (True, False),
     TaskStatus.FAILED: (True, False),
     TaskStatus.CANCELLED: (True, False),
@@ -179,13 +180,21 @@ STATUSES = {
 
 @pytest.mark.parametrize(("status", "expected"), STATUSES.items())
 def test_task_status_is_terminal_and_is_active(status: str, expected: tuple[bool, bool]) -> None:
-    """completed/failed/cancelled are terminal, pending/in_progress active; unknown neither."""
+    """completed/failed/cancelled are terminal, pending/in_progress/waiting active; unknown
+    neither."""
     assert (TaskStatus.is_terminal(status), TaskStatus.is_active(status)) == expected
 
 
 def test_task_status_values() -> None:
     """The constants are the stored strings."""
-    assert TaskStatus.ALL == ("pending", "in_progress", "completed", "failed", "cancelled")
+    assert TaskStatus.ALL == (
+        "pending",
+        "in_progress",
+        "completed",
+        "failed",
+        "cancelled",
+        "waiting",
+    )
 
 
 # ---------------------------------------------------------------- TaskTreeNode
