@@ -19,7 +19,8 @@ session's own settings, printed in the header):
    >= 100,000 events (trees created, then started, progressed and completed).
 3. ``tree_at`` on a 10,101-task tree (root -> 100 -> 100) whose tasks were all started
    and completed in batches (about 30k events, with snapshots), at the newest position
-   and in the middle of its stream.
+   and in the middle of its stream; on the same tree, ``history`` of one task (3 events)
+   and of the whole tree.
 
 Every figure is the median over the runs with [min .. max]; targets are printed next to
 them and never asserted.
@@ -48,6 +49,7 @@ from aipartnerupflow import (
     TaskRepository,
     TaskStatus,
     create_session,
+    history,
     log_position,
     rebuild_projections,
     tree_at,
@@ -83,8 +85,10 @@ class Target:
 
 
 APPEND_TARGET = Target(20_000, at_least=True)
-REBUILD_TARGET = Target(100_000, at_least=True)
-TREE_AT_TARGET = Target(100, at_least=False)
+REBUILD_TARGET = Target(150_000, at_least=True)
+TREE_AT_TARGET = Target(50, at_least=False)
+TASK_HISTORY_TARGET = Target(5, at_least=False)
+TREE_HISTORY_TARGET = Target(300, at_least=False)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -262,12 +266,31 @@ async def tree_at_times(sizes: Sizes) -> None:
                 "ms",
                 TREE_AT_TARGET,
             )
+        leaf = array[-1]["id"]
+        for label, kwargs, target in (
+            (f"history of one task ({leaf})", {"task_id": leaf}, TASK_HISTORY_TARGET),
+            ("history of the whole tree", {"tree_id": tree_id}, TREE_HISTORY_TARGET),
+        ):
+            seconds = [await timed(partial(history, db, **kwargs)) for _ in range(sizes.runs)]
+            count = len(history(db, **kwargs))
+            report(
+                f"{label}: {count:,} events",
+                [s * 1000 for s in seconds],
+                "ms",
+                target,
+            )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--runs", type=int, help="runs of each measure (default: 5, quick: 1)")
+    parser.add_argument(
+        "--only",
+        choices=("append", "rebuild", "tree_at"),
+        action="append",
+        help="run only these measures (repeatable)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.runs:
@@ -280,9 +303,10 @@ async def main() -> None:
         f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
     )
     print(f"median over {sizes.runs} run(s) [min .. max]\n", flush=True)
-    await append_rates(sizes)
-    await rebuild_rate(sizes)
-    await tree_at_times(sizes)
+    measures = {"append": append_rates, "rebuild": rebuild_rate, "tree_at": tree_at_times}
+    for name, measure in measures.items():
+        if not args.only or name in args.only:
+            await measure(sizes)
 
 
 if __name__ == "__main__":
