@@ -66,6 +66,9 @@ events_table = Table(
 )
 
 _LAST_POSITION = select(func.max(events_table.c.position))
+#: Held by a PostgreSQL writer from its log insert to its commit (the key is arbitrary,
+#: fixed: "apflow" in ASCII, so it cannot collide with the application's own keys by chance).
+_APPEND_TURN = text("SELECT pg_advisory_xact_lock(107135382613879)")
 
 _EVENT_COLUMNS = ("position", "tree_id", "version", "task_id", "timestamp", "topic", "state")
 
@@ -204,10 +207,14 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
         return positions
 
     def _lock(self, connection: Connection) -> None:
-        # PostgreSQL: serialise writers so positions are contiguous and commit in order.
+        # PostgreSQL: writers take turns from here to their commit, so positions are
+        # contiguous and commit in order (a reader that saw position n will never see a
+        # smaller one appear). A transaction-scoped advisory lock does it without locking
+        # the table: writers do everything else (commands, projections, snapshots)
+        # concurrently, since the log's own insert is the last write of a save.
         # SQLite needs nothing: a write transaction already excludes other writers.
         if connection.dialect.name == "postgresql":
-            connection.execute(text(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE"))
+            connection.execute(_APPEND_TURN)
 
     def select_notifications(
         self,
