@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from aipartnerupflow.errors import (
     DependencyError,
@@ -38,6 +38,11 @@ def _cause(cause: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     return cause
 
 
+# Built once: every single-task call runs them, and building costs more than running.
+_TREE_OF_TASK = select(_tasks.c.tree_id).where(_tasks.c.id == bindparam("id"))
+_TASK_BY_ID = select(_tasks).where(_tasks.c.id == bindparam("id"))
+
+
 class TaskQueries:
     """Reads of the projection; run on the database worker thread."""
 
@@ -46,9 +51,7 @@ class TaskQueries:
 
     def tree_id_of(self, task_id: str) -> UUID:
         with self.db.connections.begin() as connection:
-            tree_id = connection.execute(
-                select(_tasks.c.tree_id).where(_tasks.c.id == task_id)
-            ).scalar()
+            tree_id = connection.execute(_TREE_OF_TASK, {"id": task_id}).scalar()
         if tree_id is None:
             raise TaskNotFoundError(task_id)
         return tree_id
@@ -65,7 +68,7 @@ class TaskQueries:
 
     def get(self, task_id: str) -> TaskModel | None:
         with self.db.connections.begin() as connection:
-            row = connection.execute(select(_tasks).where(_tasks.c.id == task_id)).first()
+            row = connection.execute(_TASK_BY_ID, {"id": task_id}).first()
         return None if row is None else TaskModel.from_state(row._asdict(), row.tree_id)
 
     def tree_models(self, tree_id: UUID) -> dict[str, TaskModel]:
@@ -321,8 +324,12 @@ class TaskRepository:
             tree = work.tree(self.queries.tree_id_of(task_id))
             command(tree, _cause(cause, tree.require(task_id)))
 
-        await self.db.run(self.db.log.run, run)
-        model = await self.db.run(self.queries.get, task_id)
+        def run_then_read() -> TaskModel | None:
+            self.db.log.run(run)
+            return self.queries.get(task_id)
+
+        # One trip to the database thread, not two: the call's latency is mostly hops.
+        model = await self.db.run(run_then_read)
         assert model is not None
         return model
 
