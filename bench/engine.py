@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -191,6 +192,46 @@ def spread(results: list[dict[str, Any]], key: str, fmt: str) -> str:
     return f"{med:{fmt}} [{min(values):{fmt}}..{max(values):{fmt}}]"
 
 
+def raw_floor(events: int, tasks: int, batch: int = 1000) -> float:
+    """Seconds raw sqlite3 takes to write what a tree's run writes, with the same
+    durability (WAL, synchronous=FULL): ``events`` event rows of ~150 bytes, then each of
+    ``tasks`` task rows inserted once and updated twice, ``batch`` events per commit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        connection = sqlite3.connect(Path(tmp) / "floor.db", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(
+            "CREATE TABLE events (position INTEGER PRIMARY KEY, tree_id TEXT, version INT,"
+            " task_id TEXT, timestamp TEXT, topic TEXT, state BLOB)"
+        )
+        connection.execute(
+            "CREATE TABLE tasks (id TEXT PRIMARY KEY, status TEXT, updated_at TEXT, row BLOB)"
+        )
+        started = time.perf_counter()
+        state, now = b"x" * 150, "2025-01-01 00:00:00.000000"
+        for first in range(0, events, batch):
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                "INSERT INTO events VALUES (?, 'tree', ?, ?, ?, 'topic', ?)",
+                [(p + 1, p + 1, f"t{p % tasks}", now, state) for p in range(first, first + batch)],
+            )
+            connection.execute("COMMIT")
+        for status in ("new", "in_progress", "completed"):
+            connection.execute("BEGIN IMMEDIATE")
+            if status == "new":
+                rows = [(f"t{i}", status, now, state) for i in range(tasks)]
+                connection.executemany("INSERT INTO tasks VALUES (?, ?, ?, ?)", rows)
+            else:
+                rows = [(status, now, f"t{i}") for i in range(tasks)]
+                connection.executemany(
+                    "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?", rows
+                )
+            connection.execute("COMMIT")
+        seconds = time.perf_counter() - started
+        connection.close()
+    return seconds
+
+
 def line(label: str, results: list[dict[str, Any]], key: str, target: float | None) -> float:
     """Print one figure: median [min..max], its ratio to ``target``; returns the median."""
     median = statistics.median(r[key] for r in results)
@@ -229,6 +270,15 @@ def main() -> None:
     tree = measure("tree", width, runs)
     sqlite_tree = line(
         f"{len(tree_10k(width)):,}-task tree, create + run", tree, "total_seconds", 1.5
+    )
+    events = statistics.median(r["events"] + r["tasks"] + 1 for r in tree)
+    floors = [raw_floor(int(events), len(tree_10k(width))) for _ in range(runs)]
+    floor = statistics.median(floors)
+    floor_spread = f"{floor:.3f} [{min(floors):.3f}..{max(floors):.3f}]"
+    print(
+        f"{'  raw sqlite3 floor, same rows':<44} {floor_spread} s"
+        f"   the tree takes {sqlite_tree / floor:.1f}x the floor (target <= 3.5x)",
+        flush=True,
     )
     line(f"chain of {many:,}", measure("chain", many, runs), "seconds", 0.5)
     line(f"fan-out of {many:,}", measure("fanout", many, runs), "seconds", None)
