@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select
 
 from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
@@ -17,6 +15,7 @@ from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree
 from aipartnerupflow.events.gc_pause import gc_paused
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.projector import TreeFold
 from aipartnerupflow.projections.projector import rebuild_projections as _rebuild
 from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
 
@@ -51,18 +50,6 @@ class _Tasks(dict[str, TaskState]):
 
     def __missing__(self, task_id: str) -> TaskState:
         return {}
-
-
-class _Fold:
-    """The part of a tree that task events change: enough to fold them for the audit.
-
-    ``event.apply`` is called directly: the aggregate's ``mutate`` would also check and
-    advance versions, which costs more here than the change itself.
-    """
-
-    def __init__(self) -> None:
-        self.tasks: dict[str, TaskState] = _Tasks()
-        self.children: defaultdict[str, list[str]] = defaultdict(list)
 
 
 @cache
@@ -130,13 +117,13 @@ def _history(
         rows: Sequence[Any] = connection.execute(query).all()
     if task_id is not None:
         rows = [row[:4] for row in rows if row[4] == stream]
-    to_domain_event = db.log.mapper.to_domain_event
+    decode = db.log.mapper.decode
     stream_name = str(stream)
-    fold = _Fold()
+    fold = TreeFold(_Tasks())
     entries = []
     with gc_paused():
         for position, version, topic, state in rows:
-            event = to_domain_event(StoredEvent(stream, version, topic, state))
+            event = decode(stream, version, topic, state)
             if not isinstance(event, TaskTree.TaskEvent):
                 if task_id is None:  # the tree's creation
                     entries.append(_entry(event, position, stream_name, {}))

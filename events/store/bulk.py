@@ -107,6 +107,8 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
     driver's datetime adapter do in two (a third of the cost, for several per row)."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the usual case: the same text, less its "+00:00"
+        return value.isoformat(" ")[:-6]
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ")

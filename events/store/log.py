@@ -87,6 +87,7 @@ class TaskLog(Application):
     """Append-only log of task events, one stream per tree, with snapshots and a cache."""
 
     name = "aipartnerupflow"
+    mapper: LogMapper
     snapshot_interval = 1000
     commit_attempts = 3
 
