@@ -19,7 +19,8 @@ session's own settings, printed in the header):
    >= 100,000 events (trees created, then started, progressed and completed).
 3. ``tree_at`` on a 10,101-task tree (root -> 100 -> 100) whose tasks were all started
    and completed in batches (about 30k events, with snapshots), at the newest position
-   and in the middle of its stream.
+   and in the middle of its stream; on the same tree, ``history`` of one task (3 events)
+   and of the whole tree.
 
 Every figure is the median over the runs with [min .. max]; targets are printed next to
 them and never asserted.
@@ -48,6 +49,7 @@ from aipartnerupflow import (
     TaskRepository,
     TaskStatus,
     create_session,
+    history,
     log_position,
     rebuild_projections,
     tree_at,
@@ -83,8 +85,11 @@ class Target:
 
 
 APPEND_TARGET = Target(20_000, at_least=True)
-REBUILD_TARGET = Target(100_000, at_least=True)
-TREE_AT_TARGET = Target(100, at_least=False)
+REBUILD_TARGET = Target(150_000, at_least=True)
+TREE_AT_TARGET = Target(50, at_least=False)
+SINGLE_CHANGE_TARGET = Target(1, at_least=False)
+TASK_HISTORY_TARGET = Target(5, at_least=False)
+TREE_HISTORY_TARGET = Target(300, at_least=False)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -164,12 +169,13 @@ def in_batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 def report(label: str, values: Sequence[float], unit: str, target: Target | None = None) -> None:
     """One line: median [min .. max], and the target with whether the median meets it."""
-    fmt = ",.0f" if unit == "events/s" else ",.1f"
+    fmt = {"events/s": ",.0f", "ms": ",.2f"}.get(unit, ",.1f")
     median = statistics.median(values)
     spread = f"[{min(values):{fmt}} .. {max(values):{fmt}}]"
     line = f"{label:<56} {median:>10{fmt}} {unit:<8} {spread}"
     if target is not None:
-        line += f"   {target}: {'met' if target.met(median) else 'MISSED'}"
+        verdict = "met" if target.met(median) else "MISSED"
+        line += f"   {target}: {median / target.bound:.2f}x of it, {verdict}"
     print(line, flush=True)
 
 
@@ -187,8 +193,9 @@ def storage_settings(db: Database) -> str:
 # --------------------------------------------------------------------- measures
 
 
-async def append_run(sizes: Sizes) -> tuple[float, float, float]:
-    """Events/s: trees from arrays, one batch of status changes, single-event commits."""
+async def append_run(sizes: Sizes) -> tuple[float, float, float, float]:
+    """Events/s: trees from arrays, one batch of status changes, single-event commits;
+    and the median latency of those single-change calls, in ms."""
     with fresh_database("append") as db:
         arrays = [tree_array(f"t{k}", [sizes.tree_size - 1]) for k in range(sizes.trees)]
         tree_ids: list[Any] = []
@@ -202,18 +209,19 @@ async def append_run(sizes: Sizes) -> tuple[float, float, float]:
             db, partial(record_statuses, db, tree_ids[0], task_ids(arrays[0]), progress=False)
         )
         repo = TaskRepository(db)
+        latencies: list[float] = []
 
         async def single_commits() -> None:
             for task_id in task_ids(arrays[-1])[: sizes.single_commits]:
-                await repo.update_task_priority(task_id, 0)
+                latencies.append(await timed(partial(repo.update_task_priority, task_id, 0)))
 
         single = await events_per_second(db, single_commits)
-    return create, batch, single
+    return create, batch, single, statistics.median(latencies) * 1000
 
 
 async def append_rates(sizes: Sizes) -> None:
     runs = [await append_run(sizes) for _ in range(sizes.runs)]
-    creates, batches, singles = zip(*runs, strict=True)
+    creates, batches, singles, latencies = zip(*runs, strict=True)
     report(
         f"append: {sizes.trees} trees x {sizes.tree_size:,} tasks from arrays",
         creates,
@@ -227,6 +235,12 @@ async def append_rates(sizes: Sizes) -> None:
         APPEND_TARGET,
     )
     report(f"  (context) {sizes.single_commits} single-event commits", singles, "events/s")
+    report(
+        "single-change API call (update_task_priority), median",
+        latencies,
+        "ms",
+        SINGLE_CHANGE_TARGET,
+    )
 
 
 async def rebuild_rate(sizes: Sizes) -> None:
@@ -262,12 +276,31 @@ async def tree_at_times(sizes: Sizes) -> None:
                 "ms",
                 TREE_AT_TARGET,
             )
+        leaf = array[-1]["id"]
+        for label, kwargs, target in (
+            (f"history of one task ({leaf})", {"task_id": leaf}, TASK_HISTORY_TARGET),
+            ("history of the whole tree", {"tree_id": tree_id}, TREE_HISTORY_TARGET),
+        ):
+            seconds = [await timed(partial(history, db, **kwargs)) for _ in range(sizes.runs)]
+            count = len(history(db, **kwargs))
+            report(
+                f"{label}: {count:,} events",
+                [s * 1000 for s in seconds],
+                "ms",
+                target,
+            )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--runs", type=int, help="runs of each measure (default: 5, quick: 1)")
+    parser.add_argument(
+        "--only",
+        choices=("append", "rebuild", "tree_at"),
+        action="append",
+        help="run only these measures (repeatable)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.runs:
@@ -280,9 +313,10 @@ async def main() -> None:
         f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
     )
     print(f"median over {sizes.runs} run(s) [min .. max]\n", flush=True)
-    await append_rates(sizes)
-    await rebuild_rate(sizes)
-    await tree_at_times(sizes)
+    measures = {"append": append_rates, "rebuild": rebuild_rate, "tree_at": tree_at_times}
+    for name, measure in measures.items():
+        if not args.only or name in args.only:
+            await measure(sizes)
 
 
 if __name__ == "__main__":

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select
 
 from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
-from aipartnerupflow.events.domain.tree import TaskTree, apply_event
+from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.projector import TreeFold
 from aipartnerupflow.projections.projector import rebuild_projections as _rebuild
 from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
 
@@ -41,19 +43,50 @@ def _tree_of_task(db: LogDatabase, task_id: str, position: int | None = None) ->
     return tree_id
 
 
-def _describe(
-    event: Any, position: int, before: dict[str, Any] | None, after: dict[str, Any] | None
-) -> dict[str, Any]:
-    changes = {
-        field: {"old": None if before is None else before.get(field), "new": value}
-        for field, value in (after or {}).items()
-        if before is None or before.get(field) != value
+class _Tasks(dict[str, TaskState]):
+    """Task states by id; a task the fold did not read (another task's parent) reads as a
+    scratch state, so one task's own events can be folded without the rest of its tree."""
+
+    def __missing__(self, task_id: str) -> TaskState:
+        return {}
+
+
+@cache
+def _in_column_order(columns: frozenset[str]) -> tuple[str, ...]:
+    order = {column: index for index, column in enumerate(TASK_COLUMNS)}
+    return tuple(sorted(columns, key=lambda c: (order.get(c, len(order)), c)))
+
+
+def _own_columns(event: TaskTree.TaskEvent) -> tuple[str, ...] | None:
+    """The columns of its own task that ``event`` may change; None for the whole row."""
+    for task_id, columns in event.row_changes():
+        if task_id == event.task_id:
+            return None if columns is None else _in_column_order(columns)
+    return ()
+
+
+def _changes(
+    columns: tuple[str, ...] | None, before: TaskState | None, after: TaskState | None
+) -> dict[str, dict[str, Any]]:
+    if before is None:
+        return {f: {"old": None, "new": v} for f, v in (after or {}).items()}
+    if after is None:
+        return {f: {"old": v, "new": None} for f, v in before.items()}
+    if columns is None:
+        columns = tuple(after)
+    return {
+        f: {"old": before.get(f), "new": after[f]}
+        for f in columns
+        if f in after and before.get(f) != after[f]
     }
-    if after is None and before is not None:
-        changes = {field: {"old": value, "new": None} for field, value in before.items()}
+
+
+def _entry(
+    event: Any, position: int, tree_id: str, changes: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "position": position,
-        "tree_id": str(event.originator_id),
+        "tree_id": tree_id,
         "version": event.originator_version,
         "task_id": event.task_id,
         "type": event.kind,
@@ -70,34 +103,37 @@ def _history(
     if (task_id is None) == (tree_id is None):
         raise TaskValidationError("give exactly one of task_id and tree_id")
     stream = _tree_of_task(db, task_id) if task_id is not None else _as_uuid(cast(str, tree_id))
-    query = (
-        select(_c.position, _c.version, _c.topic, _c.state)
-        .where(_c.tree_id == stream)
-        .order_by(_c.version)
-    )
+    read = (_c.position, _c.version, _c.topic, _c.state)
+    if task_id is None:
+        query = select(*read).where(_c.tree_id == stream).order_by(_c.version)
+    else:
+        # A task's state changes only through its own events (a child's creation or
+        # deletion flips the parent's has_children, which none of the parent's own
+        # events compares), so its history folds just those, found by the task index.
+        # The stream is filtered here: given both, SQLite would walk the stream's index.
+        query = select(*read, _c.tree_id).where(_c.task_id == task_id).order_by(_c.position)
     with db.connections.begin() as connection:
-        rows = connection.execute(query).all()
-    to_domain_event = db.log.mapper.to_domain_event
-    tree: TaskTree | None = None
+        rows: Sequence[Any] = connection.execute(query).all()
+    if task_id is not None:
+        rows = [row[:4] for row in rows if row[4] == stream]
+    decode = db.log.mapper.decode
+    stream_name = str(stream)
+    fold = TreeFold(_Tasks())
     entries = []
     for position, version, topic, state in rows:
-        event = to_domain_event(StoredEvent(stream, version, topic, state))
+        event = decode(stream, version, topic, state)
         if not isinstance(event, TaskTree.TaskEvent):
-            tree = apply_event(event, tree)
-            if task_id is None:
-                entries.append(_describe(event, position, None, None))
+            if task_id is None:  # the tree's creation
+                entries.append(_entry(event, position, stream_name, {}))
             continue
-        # A task event never comes first: the tree's creation precedes it.
-        assert tree is not None
-        before = _copy(tree.tasks.get(event.task_id))
-        tree = apply_event(event, tree)
-        if task_id is None or event.task_id == task_id:
-            entries.append(_describe(event, position, before, _copy(tree.tasks.get(event.task_id))))
+        columns = _own_columns(event)
+        before = fold.tasks.get(event.task_id)
+        if before is not None:
+            before = dict(before) if columns is None else {c: before.get(c) for c in columns}
+        event.apply(fold)
+        after = fold.tasks.get(event.task_id)
+        entries.append(_entry(event, position, stream_name, _changes(columns, before, after)))
     return entries
-
-
-def _copy(state: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if state is None else dict(state)
 
 
 def history(

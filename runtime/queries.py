@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from aipartnerupflow.errors import TaskNotFoundError
 from aipartnerupflow.events.domain.tree import TaskTree
@@ -14,6 +14,10 @@ from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
 from aipartnerupflow.runtime.session import Database
 
 _tasks = TaskModel.__table__
+
+# Built once: every single-task call runs them, and building costs more than running.
+_TREE_OF_TASK = select(_tasks.c.tree_id).where(_tasks.c.id == bindparam("id"))
+_TASK_BY_ID = select(_tasks).where(_tasks.c.id == bindparam("id"))
 
 
 class TaskQueries:
@@ -24,9 +28,7 @@ class TaskQueries:
 
     def tree_id_of(self, task_id: str) -> UUID:
         with self.db.connections.begin() as connection:
-            tree_id = connection.execute(
-                select(_tasks.c.tree_id).where(_tasks.c.id == task_id)
-            ).scalar()
+            tree_id = connection.execute(_TREE_OF_TASK, {"id": task_id}).scalar()
         if tree_id is None:
             raise TaskNotFoundError(task_id)
         return tree_id
@@ -43,7 +45,7 @@ class TaskQueries:
 
     def get(self, task_id: str) -> TaskModel | None:
         with self.db.connections.begin() as connection:
-            row = connection.execute(select(_tasks).where(_tasks.c.id == task_id)).first()
+            row = connection.execute(_TASK_BY_ID, {"id": task_id}).first()
         return None if row is None else TaskModel.from_state(row._asdict(), row.tree_id)
 
     def tree_models(self, tree_id: UUID) -> dict[str, TaskModel]:

@@ -264,8 +264,12 @@ class TaskRepository:
             tree = work.tree(self.queries.tree_id_of(task_id))
             command(tree, _cause(cause, tree.require(task_id)))
 
-        await self.db.run(self.db.log.run, run)
-        model = await self.db.run(self.queries.get, task_id)
+        def run_then_read() -> TaskModel | None:
+            self.db.log.run(run)
+            return self.queries.get(task_id)
+
+        # One trip to the database thread, not two: the call's latency is mostly hops.
+        model = await self.db.run(run_then_read)
         assert model is not None
         return model
 

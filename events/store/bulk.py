@@ -13,15 +13,19 @@ more time queueing for the GIL than writing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, Connection, LargeBinary, Table
 from sqlalchemy.engine import Dialect
+
+from aipartnerupflow.events.store.sqltypes import UTCDateTime
 
 Processor = Callable[[Any], Any] | None
 #: SQLite's limit on bound variables per statement is 32766 (since 3.32).
 _SQLITE_MAX_VARIABLES = 32000
+_NOTHING = object()
 
 
 class BulkStatement:
@@ -43,12 +47,17 @@ class BulkStatement:
         """Run the statement for every row; each row lists values in column order."""
         if not rows:
             return
-        bound: list[list[Any]] = []
-        for row in rows:
-            values = list(row)
-            for index, convert in self.conversions:
-                values[index] = convert(values[index])
-            bound.append(values)
+        bound = [list(row) for row in rows]
+        for index, convert in self.conversions:
+            # Column by column, converting a value once for a run of rows that share it
+            # (one tree id for a whole batch, one time for a task's several columns).
+            last_in: Any = _NOTHING
+            last_out: Any = None
+            for values in bound:
+                value = values[index]
+                if value is not last_in:
+                    last_in, last_out = value, convert(value)
+                values[index] = last_out
         # The raw cursor of the connection's transaction: no per-row statement compiling.
         cursor = connection.connection.cursor()
         try:
@@ -72,11 +81,37 @@ def _marker(dialect: Dialect) -> str:
 
 
 def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> list[Processor]:
-    processors = [table.c[column].type.bind_processor(dialect) for column in columns]
-    return [
-        _with_empty_values(proc) if proc and isinstance(table.c[column].type, JSON) else proc
-        for column, proc in zip(columns, processors, strict=True)
-    ]
+    return [_processor(table.c[column].type, dialect) for column in columns]
+
+
+def _processor(column_type: Any, dialect: Dialect) -> Processor:
+    if isinstance(column_type, UTCDateTime) and _is_sqlite(dialect):
+        return sqlite_utc_text
+    proc = column_type.bind_processor(dialect)
+    if proc and isinstance(column_type, LargeBinary):
+        return _bytes_as_they_are(proc)
+    return _with_empty_values(proc) if proc and isinstance(column_type, JSON) else proc
+
+
+def _bytes_as_they_are(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Encoded events are bytes already, which every driver stores as they are."""
+
+    def convert(value: Any) -> Any:
+        return value if type(value) is bytes else proc(value)
+
+    return convert
+
+
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """A time as SQLite stores it: in one step what ``UTCDateTime`` and then the sqlite3
+    driver's datetime adapter do in two (a third of the cost, for several per row)."""
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # the usual case: the same text, less its "+00:00"
+        return value.isoformat(" ")[:-6]
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ")
 
 
 def _with_empty_values(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:

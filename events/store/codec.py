@@ -52,4 +52,6 @@ _clone_packer = msgpack.Packer(use_bin_type=True)
 
 def clone_json(value: Any) -> Any:
     """A deep copy of a JSON-like value, much cheaper than ``copy.deepcopy``."""
+    if not value and type(value) in (dict, list):
+        return type(value)()  # most values copied are empty: no need to encode those
     return msgpack.unpackb(_clone_packer.pack(value), raw=False, strict_map_key=False)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
+    bindparam,
     delete,
     insert,
     literal_column,
@@ -149,15 +151,23 @@ def _insert_ignoring_conflict(connection: Connection) -> Any:
     return dialect.insert(leases_table).on_conflict_do_nothing(index_elements=["tree_id"])
 
 
+@cache
+def _current_holder(for_update: bool) -> Any:
+    # Built once: every commit of a running tree runs it, and building a statement
+    # costs several times more than executing it.
+    c = leases_table.c
+    query = select(c.owner, c.token).where(c.tree_id == bindparam("tree_id"))
+    return query.with_for_update() if for_update else query
+
+
 def check(connection: Connection, lease: Lease) -> None:
     """Raise LeaseLostError unless ``lease`` is still the tree's current one.
 
     Runs inside the transaction that commits the tree's events; on PostgreSQL the row
     stays locked until that commit, so no takeover can slip in between.
     """
-    c = leases_table.c
     row = connection.execute(
-        _locked(connection, select(c.owner, c.token).where(c.tree_id == lease.tree_id))
+        _current_holder(connection.dialect.name == "postgresql"), {"tree_id": lease.tree_id}
     ).first()
     if row is None or row.owner != lease.owner or row.token != lease.token:
         raise LeaseLostError(

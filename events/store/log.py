@@ -18,6 +18,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 from sqlalchemy import Connection
+from sqlalchemy import exc as sa_exc
 
 from aipartnerupflow.errors import ConcurrencyError
 from aipartnerupflow.events.domain.tree import TaskTree, apply_event
@@ -86,6 +87,7 @@ class TaskLog(Application):
     """Append-only log of task events, one stream per tree, with snapshots and a cache."""
 
     name = "aipartnerupflow"
+    mapper: LogMapper
     snapshot_interval = 1000
     commit_attempts = 3
 
@@ -175,15 +177,23 @@ class TaskLog(Application):
         # Application.save() would also wrap each event in Recording and Notification
         # objects that nothing here reads; on the hot path they cost more than encoding.
         events = [event for _, pending in batch for event in pending]
-        for tree, _ in batch:
-            tree.collect_events()
-        self.recorder.insert_events(list(map(self.mapper.to_stored_event, events)))
-        for tree, _ in batch:
-            self._snapshot_if_due(tree)
-            if self.repository.cache is not None:
+        stored = list(map(self.mapper.to_stored_event, events))
+        try:
+            for tree, _ in batch:
+                tree.collect_events()
+                self._snapshot_if_due(tree)
+            for listener in self.listeners:
+                listener(connection, batch)
+        except sa_exc.IntegrityError as exc:
+            # Another writer changed the same rows first (its events would have clashed
+            # with these at the insert below): run the command again on the fresh state.
+            raise IntegrityError(str(exc.orig)) from exc
+        # The log's insert comes last: on PostgreSQL it waits for the writers ahead to
+        # commit, and everything before it runs meanwhile.
+        self.recorder.insert_events(stored)
+        if self.repository.cache is not None:
+            for tree, _ in batch:
                 self.repository.cache.put(tree.id, tree)
-        for listener in self.listeners:
-            listener(connection, batch)
 
     def _snapshot_if_due(self, tree: TaskTree) -> None:
         """Snapshot once the events since the last one outnumber a quarter of its tasks.
@@ -206,3 +216,5 @@ class TaskLog(Application):
     def _discard(self, work: Work) -> None:
         for tree in work.trees:
             self.forget(tree.id)
+            # A snapshot taken by the failed save was rolled back with it.
+            self._snapshot_versions.pop(tree.id, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -29,9 +30,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Table,
     Uuid,
+    bindparam,
     func,
     select,
     text,
@@ -61,6 +64,11 @@ events_table = Table(
     Index("ix_event_log_stream", "tree_id", "version", unique=True),
     Index("ix_event_log_task", "task_id"),
 )
+
+_LAST_POSITION = select(func.max(events_table.c.position))
+#: Held by a PostgreSQL writer from its log insert to its commit (the key is arbitrary,
+#: fixed: "apflow" in ASCII, so it cannot collide with the application's own keys by chance).
+_APPEND_TURN = text("SELECT pg_advisory_xact_lock(107135382613879)")
 
 _EVENT_COLUMNS = ("position", "tree_id", "version", "task_id", "timestamp", "topic", "state")
 
@@ -111,6 +119,20 @@ def _stored_events(originator_id: UUID | str, rows: Sequence[Any]) -> list[Store
     ]
 
 
+@cache
+def _stream_query(table: Table, gt: bool, lte: bool, desc: bool, limit: bool) -> Select[Any]:
+    """A read of one stream, built once per shape: every load of a cached tree reads its
+    stream for newer events, and building a statement costs more than running it."""
+    c = table.c
+    query = select(c.version, c.topic, c.state).where(c.tree_id == bindparam("tree_id"))
+    if gt:
+        query = query.where(c.version > bindparam("gt"))
+    if lte:
+        query = query.where(c.version <= bindparam("lte"))
+    query = query.order_by(c.version.desc() if desc else c.version)
+    return query.limit(bindparam("limit")) if limit else query
+
+
 class _StreamRecorder(AggregateRecorder):
     def __init__(self, connections: Connections, table: Table) -> None:
         self.connections = connections
@@ -125,17 +147,10 @@ class _StreamRecorder(AggregateRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
-        c = self.table.c
-        query = select(c.version, c.topic, c.state).where(c.tree_id == originator_id)
-        if gt is not None:
-            query = query.where(c.version > gt)
-        if lte is not None:
-            query = query.where(c.version <= lte)
-        query = query.order_by(c.version.desc() if desc else c.version)
-        if limit is not None:
-            query = query.limit(limit)
+        query = _stream_query(self.table, gt is not None, lte is not None, desc, limit is not None)
+        values = {"tree_id": originator_id, "gt": gt, "lte": lte, "limit": limit}
         with self.connections.begin() as connection:
-            return _stored_events(originator_id, connection.execute(query).all())
+            return _stored_events(originator_id, connection.execute(query, values).all())
 
 
 class SnapshotRecorder(_StreamRecorder):
@@ -169,7 +184,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
             return []
         with self.connections.begin() as connection:
             self._lock(connection)
-            first = (connection.execute(select(func.max(self.table.c.position))).scalar() or 0) + 1
+            first = (connection.execute(_LAST_POSITION).scalar() or 0) + 1
             positions = list(range(first, first + len(stored_events)))
             rows = [
                 (
@@ -192,10 +207,14 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
         return positions
 
     def _lock(self, connection: Connection) -> None:
-        # PostgreSQL: serialise writers so positions are contiguous and commit in order.
+        # PostgreSQL: writers take turns from here to their commit, so positions are
+        # contiguous and commit in order (a reader that saw position n will never see a
+        # smaller one appear). A transaction-scoped advisory lock does it without locking
+        # the table: writers do everything else (commands, projections, snapshots)
+        # concurrently, since the log's own insert is the last write of a save.
         # SQLite needs nothing: a write transaction already excludes other writers.
         if connection.dialect.name == "postgresql":
-            connection.execute(text(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE"))
+            connection.execute(_APPEND_TURN)
 
     def select_notifications(
         self,
@@ -229,7 +248,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
 
     def max_notification_id(self) -> int | None:
         with self.connections.begin() as connection:
-            return connection.execute(select(func.max(self.table.c.position))).scalar()
+            return connection.execute(_LAST_POSITION).scalar()
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:
         raise NotImplementedError("follow the log by polling select_notifications()")

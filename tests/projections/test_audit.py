@@ -421,3 +421,43 @@ async def test_two_sessions_write_the_same_tree(
     rows = await all_rows(repo)
     assert rebuild_projections(second_session) == len(rows)
     assert await all_rows(repo) == rows
+
+
+def _full_diff(before: dict | None, after: dict | None) -> dict:
+    """The changes of one event as the whole tree's fold tells them: every field."""
+    if before is None:
+        return {f: {"old": None, "new": v} for f, v in (after or {}).items()}
+    if after is None:
+        return {f: {"old": v, "new": None} for f, v in before.items()}
+    return {f: {"old": before[f], "new": v} for f, v in after.items() if before[f] != v}
+
+
+async def test_history_of_a_task_reads_only_its_events_yet_tells_the_same(
+    db, repo: TaskRepository, creator: TaskCreator
+) -> None:
+    node = await creator.create_task_tree_from_array(
+        [
+            {"id": "r", "name": "r"},
+            {"id": "a", "name": "a", "parent_id": "r"},
+            {"id": "a1", "name": "a1", "parent_id": "a"},
+            {"id": "b", "name": "b", "parent_id": "r", "dependencies": ["a"]},
+        ]
+    )
+    await repo.update_task_priority("a", 3)
+    await repo.create_task(name="a2", id="a2", parent_id="a")
+    await repo.update_task_status("a1", TaskStatus.IN_PROGRESS)
+    await repo.update_task_status("a1", TaskStatus.IN_PROGRESS, progress=0.5)
+    await repo.update_task_status("a1", TaskStatus.FAILED, error="boom")
+    await repo.delete_task("a2")
+    await repo.create_task(name="a2 again", id="a2", parent_id="a")
+    await repo.update_task_status("b", TaskStatus.CANCELLED)
+    whole = history(db, tree_id=node.task.tree_id)
+    stream = node.task.tree_id
+    for entry in whole[1:]:
+        version = entry["version"]
+        before = db.call(db.log.load_at, stream, version - 1).tasks.get(entry["task_id"])
+        after = db.call(db.log.load_at, stream, version).tasks.get(entry["task_id"])
+        assert entry["changes"] == _full_diff(before, after), entry
+    for task_id in ("r", "a", "a1", "a2", "b"):
+        own = [e for e in whole if e["task_id"] == task_id and e["type"] != "tree_created"]
+        assert history(db, task_id=task_id) == own
