@@ -171,7 +171,9 @@ class TreeSupervisor(pykka.ThreadingActor):
     def _abandon(self, error: BaseException) -> None:
         """Stop every running executor and end without recording anything more: another
         process took the tree over, or this one is shutting down."""
-        log.warning("tree_abandoned", tree_id=str(self.tree_id), reason=str(error))
+        # Losing the tree to another owner is news; a shutdown asked for is not.
+        report = log.warning if isinstance(error, LeaseLostError) else log.info
+        report("tree_abandoned", tree_id=str(self.tree_id), reason=str(error))
         self.recorder.discard()
         self._to_loop(self.bridge.stop_all)
         self._notify_done(error)

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.runtime.cli.context import command, fail, open_db, program_callback
+from aipartnerupflow.runtime.cli.imports import ImportOption, load_executors
 from aipartnerupflow.runtime.cli.logsetup import LogLevel
 from aipartnerupflow.runtime.cli.serve import serve
 from aipartnerupflow.runtime.cli.taskfile import TaskFileError, load_tasks, run_tag, with_fresh_ids
@@ -150,6 +151,7 @@ def run_file(
         ),
     ] = False,
     wide: WideOption = False,
+    imports: ImportOption = None,
 ) -> None:
     """Create a tree from a JSON file and run it with live progress; exit 1 unless it completes.
 
@@ -161,7 +163,13 @@ def run_file(
         raise fail(str(exc)) from None
     if not keep_ids:
         tasks = with_fresh_ids(tasks, run_tag())
-    _exit_for(run_async(True, lambda database: _run_live(database, tasks, wide)))
+    load_executors(imports)
+    try:
+        summary = run_async(True, lambda database: _run_live(database, tasks, wide))
+    except KeyboardInterrupt:
+        # The run was stopped with nothing more recorded and its tree queued again.
+        raise fail("interrupted — resume with `aipartnerupflow recover`", code=130) from None
+    _exit_for(summary)
 
 
 @command(app, "demo")

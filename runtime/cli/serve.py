@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from aipartnerupflow.runtime.cli.context import fail, open_db, settings
+from aipartnerupflow.runtime.cli.imports import ImportOption, load_executors
 from aipartnerupflow.runtime.cli.logsetup import LogLevel
 from aipartnerupflow.runtime.cli.tokens import TokenError, check_secret
 
@@ -89,8 +90,10 @@ def serve(
             **_env("ACCESS_LOG"),
         ),
     ] = True,
+    imports: ImportOption = None,
 ) -> None:
     """Serve the A2A and JSON-RPC APIs over HTTP until interrupted (Ctrl+C)."""
+    load_executors(imports)
     import uvicorn
 
     from aipartnerupflow.runtime.server import create_app
