@@ -246,6 +246,22 @@ def line(label: str, results: list[dict[str, Any]], key: str, target: float | No
     return median
 
 
+def scaling(runs: int, widths: tuple[int, ...]) -> None:
+    """Create + run of root -> w -> w trees: seconds and microseconds per task, which a
+    linear engine keeps flat from the smallest tree to the largest."""
+    print(f"scaling: median [min..max] over {runs} run(s), durable SQLite file")
+    per_task = []
+    for width in widths:
+        results = measure("tree", width, runs)
+        tasks = len(tree_10k(width))
+        label = f"{tasks:,}-task tree, create + run"
+        median = line(label, results, "total_seconds", None)
+        per_task.append(median / tasks)
+        print(f"{'':<44} {median / tasks * 1e6:.0f} us per task")
+    growth = per_task[-1] / per_task[0]
+    print(f"cost per task, largest / smallest tree: {growth:.2f}x (target <= 1.15x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -257,6 +273,11 @@ def main() -> None:
         help="also run the tree and a chain of 200 on this PostgreSQL server "
         "(a fresh database per run)",
     )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="only the scaling line: trees of ~1k, 10k and 100k tasks, cost per task",
+    )
     parser.add_argument("--child")
     parser.add_argument("--size", type=int)
     parser.add_argument("--url")
@@ -265,6 +286,9 @@ def main() -> None:
         child_main(args.child, args.size, args.url)
         return
     runs = 1 if args.quick else args.runs
+    if args.scaling:
+        scaling(runs, (10, 31) if args.quick else (31, 100, 316))
+        return
     width, many, chain_pg = (10, 100, 20) if args.quick else (100, 1000, 200)
     print(f"median [min..max] over {runs} run(s), one process per run; durable SQLite file")
     tree = measure("tree", width, runs)
