@@ -191,6 +191,33 @@ METHODS: dict[str, Method] = {
         ),
         (INVALID + " (also: the task did not exist at that point)", NOT_FOUND),
     ),
+    "tasks.fork": Method(
+        "A new pending tree from the task's subtree as it was after a log position (or at "
+        "a time; now by default): tasks completed by then keep their results, the rest "
+        "run again. The source tree is never written.",
+        "the fork's root task with `children`",
+        {"task_id": "a", "position": 3, "overrides": {"a": {"inputs": {"x": 2}}}},
+        (
+            TASK_ID,
+            Param("position", "integer", "log position (see tasks.history)", "now"),
+            Param("at", "string", "ISO 8601 time", "now"),
+            Param(
+                "overrides",
+                "object",
+                '`{task id or name: {"inputs": {...}, "params": {...}}}`, merged key by key',
+                "none",
+            ),
+            Param("rerun", "array of strings", "tasks (ids or names) to run again", "none"),
+        ),
+        (INVALID + " (also: the task did not exist at that point)", NOT_FOUND),
+    ),
+    "tasks.diff": Method(
+        "Compare two runs task by task, matched by lineage (fork, copy) or path of names.",
+        "`{tasks: [{path, a, b, state, changes}], summary: {counts, identical, first_divergence}}`",
+        {"task_id": "a", "other_task_id": "b"},
+        (TASK_ID, Param("other_task_id", "string", "root of the run to compare with")),
+        (INVALID, NOT_FOUND),
+    ),
     "tasks.running.list": Method(
         "Roots of the trees running in this server.", "array of task objects", {}, (), ()
     ),

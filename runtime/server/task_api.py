@@ -20,7 +20,9 @@ from aipartnerupflow.errors import RpcError, TaskNotFoundError, TaskValidationEr
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.projections.audit import history, tree_at
 from aipartnerupflow.projections.models import TaskModel
+from aipartnerupflow.projections.replay import diff
 from aipartnerupflow.runtime.creator import TaskCreator
+from aipartnerupflow.runtime.fork import fork_async
 from aipartnerupflow.runtime.repository import TaskRepository
 from aipartnerupflow.runtime.server.access import Access
 from aipartnerupflow.runtime.server.jsonrpc import (
@@ -71,6 +73,8 @@ class TaskApi:
             "tasks.copy": self.copy,
             "tasks.history": self.history,
             "tasks.at": self.at,
+            "tasks.fork": self.fork,
+            "tasks.diff": self.diff,
             "tasks.running.list": self.running_list,
             "tasks.running.status": self.running_status,
             "tasks.running.count": self.running_count,
@@ -201,13 +205,30 @@ class TaskApi:
 
     async def at(self, call: Call) -> Any:
         task = await self._task(call)
-        at = call.get("at", str, None)
-        try:
-            moment = datetime.fromisoformat(at) if at else None
-        except ValueError:
-            raise RpcError(INVALID_PARAMS, f"'at' is not an ISO 8601 datetime: {at!r}") from None
+        moment = self._moment(call)
         node = await self.db.run(tree_at, self.db, task.id, call.get("position", int, None), moment)
         return node.to_dict()
+
+    def _moment(self, call: Call) -> datetime | None:
+        at = call.get("at", str, None)
+        try:
+            return datetime.fromisoformat(at) if at else None
+        except ValueError:
+            raise RpcError(INVALID_PARAMS, f"'at' is not an ISO 8601 datetime: {at!r}") from None
+
+    async def fork(self, call: Call) -> Any:
+        task = await self._task(call)
+        overrides = call.get("overrides", dict, None)
+        rerun = call.get("rerun", list, None)
+        position = call.get("position", int, None)
+        moment = self._moment(call)
+        node = await fork_async(self.db, task.id, position, moment, overrides, rerun)
+        return node.to_dict()
+
+    async def diff(self, call: Call) -> Any:
+        task = await self._task(call)
+        other = await self._task(call, "other_task_id")
+        return jsonable(await self.db.run(diff, self.db, task.id, other.id))
 
     async def _running_roots(self, call: Call) -> Sequence[Any]:
         roots = []

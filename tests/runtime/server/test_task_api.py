@@ -317,3 +317,24 @@ async def test_background_execute_queues_the_tree_for_the_server_to_run(db) -> N
         while (await result(url, "tasks.get", {"task_id": "bg"}))["status"] != "completed":
             assert asyncio.get_running_loop().time() < deadline, "the queued tree never ran"
             await asyncio.sleep(0.1)
+
+
+async def test_fork_and_diff_over_json_rpc(base_url: str) -> None:
+    await result(base_url, "tasks.create", TREE)
+    await result(base_url, "tasks.execute", {"task_id": "r"})
+    fork = await result(
+        base_url,
+        "tasks.fork",
+        {"task_id": "r", "overrides": {"c1": {"inputs": {"resource": "disk"}}}},
+    )
+    assert fork["id"] != "r" and fork["original_task_id"] == "r"
+    assert fork["status"] == "pending"
+    assert (await result(base_url, "tasks.execute", {"task_id": fork["id"]}))["status"] == (
+        "completed"
+    )
+    compared = await result(base_url, "tasks.diff", {"task_id": "r", "other_task_id": fork["id"]})
+    assert compared["summary"]["identical"] is False
+    changed = [t for t in compared["tasks"] if t["state"] == "changed"]
+    assert any(t["a"] == "c1" and "inputs" in t["changes"] for t in changed)
+    assert (await error(base_url, "tasks.fork", {"task_id": "nobody"}))["code"] < 0
+    assert (await error(base_url, "tasks.diff", {"task_id": "r"}))["code"] == -32602
