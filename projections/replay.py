@@ -110,6 +110,19 @@ def _comparable(state: TaskState, field: str, rename: dict[str, str]) -> Any:
     if field == "inputs" and rename:
         # Dependency results are merged into inputs under the dependency's id.
         return {rename.get(key, key): v for key, v in value.items()}
+    if field == "result" and rename:
+        # Results built from dependencies' (an aggregate's) are keyed by their ids too.
+        return _renamed_keys(value, rename)
+    return value
+
+
+def _renamed_keys(value: Any, rename: dict[str, str]) -> Any:
+    """``value`` with every mapping key that is a matched task id renamed (values are JSON,
+    at most 64 levels deep, so recursion is bounded)."""
+    if isinstance(value, dict):
+        return {rename.get(k, k): _renamed_keys(v, rename) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed_keys(v, rename) for v in value]
     return value
 
 

@@ -34,6 +34,18 @@ async def test_an_unchanged_fork_run_matches_by_lineage(db) -> None:
     assert rerun["duration"]["new"] is not None
 
 
+async def test_results_keyed_by_task_ids_compare_across_a_fork(db) -> None:
+    gather = {"id": "k-root", "name": "gather", "dependencies": ["k-a", "k-b"]}
+    await create_and_run(
+        db, [gather, sum_task("k-a", "k-root", n=1), sum_task("k-b", "k-root", n=2)]
+    )
+    forked = fork(db, "k-root", rerun=["k-root", "k-a"])
+    await run(db, forked.task.id)
+    result = diff(db, "k-root", forked.task.id)
+    root = entry_for(result, "gather")
+    assert "result" not in root["changes"], root["changes"]
+
+
 async def test_an_override_shows_old_and_new_values_and_the_first_divergence(db) -> None:
     await create_and_run(db, pipeline("o-"))
     forked = fork(db, "o-root", overrides={"o-a": {"inputs": {"n": 5}}})

@@ -21,10 +21,22 @@ class Sum(BaseTask):
         return {"value": inputs.get("n", 0) + sum(merged)}
 
 
+class Gather(BaseTask):
+    """Returns its dependencies' results keyed by their task ids, as aggregates do."""
+
+    id = "gather"
+    name = "gather"
+    description = "the dependencies' results by task id"
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"by_task": {k: v for k, v in inputs.items() if isinstance(v, dict)}}
+
+
 def registry() -> ExtensionRegistry:
     """A registry of its own: tests leave the process-wide one alone."""
     own = ExtensionRegistry()
     own.register_executor(Sum)
+    own.register_executor(Gather)
     return own
 
 
