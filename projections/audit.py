@@ -10,7 +10,8 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 
-from aipartnerupflow.errors import TaskNotFoundError, TaskValidationError
+from aipartnerupflow.errors import LimitExceededError, TaskNotFoundError, TaskValidationError
+from aipartnerupflow.events.domain.limits import MAX_ROW_COUNT
 from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.models import TaskModel
@@ -155,11 +156,26 @@ async def history_async(
     return await db.run(_history, db, task_id, tree_id)
 
 
+def _checked_position(position: Any) -> int:
+    """A log position as every database stores it: an int from 0 to 2**63 - 1."""
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise TaskValidationError(
+            f"must be an integer, got {type(position).__name__}", field="position"
+        )
+    if not 0 <= position <= MAX_ROW_COUNT:
+        raise LimitExceededError(f"must be from 0 to {MAX_ROW_COUNT}", field="position")
+    return position
+
+
 def _tree_at(
     db: LogDatabase, root_id: str, position: int | None, at: datetime | None
 ) -> TaskTreeNode:
     if position is not None and at is not None:
         raise TaskValidationError("give position or at, not both")
+    if position is not None:
+        position = _checked_position(position)
+    if at is not None and not isinstance(at, datetime):
+        raise TaskValidationError(f"must be a datetime, got {type(at).__name__}", field="at")
     stream = _tree_of_task(db, root_id, position)
     query = select(func.max(_c.version)).where(_c.tree_id == stream)
     if position is not None:

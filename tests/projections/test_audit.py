@@ -461,3 +461,12 @@ async def test_history_of_a_task_reads_only_its_events_yet_tells_the_same(
     for task_id in ("r", "a", "a1", "a2", "b"):
         own = [e for e in whole if e["task_id"] == task_id and e["type"] != "tree_created"]
         assert history(db, task_id=task_id) == own
+
+
+@pytest.mark.parametrize("position", [2**70, -1, "3", True, 1.5])
+async def test_tree_at_refuses_positions_no_database_holds(
+    db, repo: TaskRepository, position
+) -> None:
+    await repo.create_task(name="p", id="p")
+    with pytest.raises(TaskValidationError):
+        tree_at(db, "p", position=position)
