@@ -30,6 +30,7 @@ from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.domain.validation import (
     IMMUTABLE_FIELDS,
     OUTCOME_FIELDS,
+    TASK_COLUMNS,
     check_field,
     check_json,
     check_outcome,
@@ -45,32 +46,6 @@ Cause = dict[str, Any]
 TaskState = dict[str, Any]
 #: ``(task id, changed columns)`` pairs; ``None`` stands for the whole row.
 RowChanges = tuple[tuple[str, frozenset[str] | None], ...]
-
-#: Columns of a task's state, in projection order.
-TASK_COLUMNS = (
-    "id",
-    "parent_id",
-    "user_id",
-    "name",
-    "status",
-    "priority",
-    "dependencies",
-    "inputs",
-    "params",
-    "result",
-    "error",
-    "error_type",
-    "schemas",
-    "progress",
-    "has_children",
-    "created_at",
-    "started_at",
-    "updated_at",
-    "completed_at",
-    "original_task_id",
-    "has_copy",
-    "attempt",
-)
 
 
 _HAS_CHILDREN = frozenset({"has_children"})

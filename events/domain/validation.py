@@ -35,6 +35,32 @@ from aipartnerupflow.events.domain.limits import (
 )
 from aipartnerupflow.events.domain.status import TaskStatus
 
+#: Columns of a task's state, in projection order.
+TASK_COLUMNS = (
+    "id",
+    "parent_id",
+    "user_id",
+    "name",
+    "status",
+    "priority",
+    "dependencies",
+    "inputs",
+    "params",
+    "result",
+    "error",
+    "error_type",
+    "schemas",
+    "progress",
+    "has_children",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "completed_at",
+    "original_task_id",
+    "has_copy",
+    "attempt",
+)
+
 #: Fields a user may set when creating a task (besides ``id``).
 DEFINABLE_FIELDS = (
     "name",
@@ -50,19 +76,7 @@ DEFINABLE_FIELDS = (
 #: one copied from a stored task does, and they are ignored: a new task starts pending.
 IGNORED_FIELDS = (
     "tree_id",
-    "status",
-    "result",
-    "error",
-    "error_type",
-    "progress",
-    "has_children",
-    "created_at",
-    "started_at",
-    "updated_at",
-    "completed_at",
-    "original_task_id",
-    "has_copy",
-    "attempt",
+    *(column for column in TASK_COLUMNS if column not in ("id", *DEFINABLE_FIELDS)),
 )
 #: Fields that never change once a task exists.
 IMMUTABLE_FIELDS = ("parent_id", "user_id")
