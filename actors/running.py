@@ -48,7 +48,7 @@ def own_actors() -> list[pykka.ActorRef[Any]]:
 @atexit.register
 def _stop_own_actors() -> None:
     # Actor threads are daemons, so an exit never waits on them; stopping them first lets
-    # each finish the message in hand. Never ActorRegistry.stop_all(): that would stop the
+    # each finish the message in hand. Only our own: the registry-wide stop would end the
     # host's actors too.
     stopping = [ref.stop(block=False) for ref in own_actors()]
     with suppress(pykka.Timeout):
