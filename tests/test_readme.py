@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+#: The port the README's serve example uses; each run takes a free one instead, so two
+#: runs of the suite on one machine never reach each other's server.
+README_PORT = "8321"
 SETUP = [
     'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[cli]" '
     "&& aipartnerupflow demo",
@@ -45,6 +49,7 @@ def test_a_block_runs(workdir: Path, language: str, code: str) -> None:
     env["AIPARTNERUPFLOW_DATABASE_URL"] = f"sqlite:///{workdir / 'readme.db'}"
     # The interpreter running the tests, and its console scripts, come first on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    code = code.replace(README_PORT, str(free_port()))
     command = ["bash", "-e", "-o", "pipefail", "-c", code]
     if language == "python":
         command = [sys.executable, "-c", code]
