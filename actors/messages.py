@@ -6,6 +6,7 @@ jobs run) or from callers on any thread; each is immutable and documents its fie
 
 from __future__ import annotations
 
+import traceback as tb
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +38,15 @@ class Outcome:
     result: Any = None
     error: str | None = None
     error_type: str | None = None
+    traceback: str | None = None
 
     @classmethod
     def failure(cls, task_id: str, exc: BaseException, result: Any = None) -> Outcome:
-        """A failed run; ``error_type`` is always the class name of the exception."""
-        return cls(task_id, TaskStatus.FAILED, result, str(exc) or repr(exc), type(exc).__name__)
+        """A failed run; ``error_type`` is always the class name of the exception, and
+        ``traceback`` is where it was raised (None for one made, not raised, here)."""
+        trace = "".join(tb.format_exception(exc)) if exc.__traceback__ is not None else None
+        message = str(exc) or repr(exc)
+        return cls(task_id, TaskStatus.FAILED, result, message, type(exc).__name__, trace)
 
 
 @dataclass(frozen=True)

@@ -272,6 +272,7 @@ class TreeSupervisor(pykka.ThreadingActor):
             "result": outcome.result,
             "error": outcome.error,
             "error_type": outcome.error_type,
+            "traceback": outcome.traceback,
         }
         values = {k: v for k, v in values.items() if v is not None}
         self._record(outcome.task_id, "finish", {"status": outcome.status, **values}, cause)

@@ -85,7 +85,7 @@ def _changes(
 def _entry(
     event: Any, position: int, tree_id: str, changes: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    return {
+    entry = {
         "position": position,
         "tree_id": tree_id,
         "version": event.originator_version,
@@ -96,6 +96,10 @@ def _entry(
         "cause": dict(event.cause),
         "changes": changes,
     }
+    trace = getattr(event, "traceback", None)
+    if trace:
+        entry["traceback"] = trace
+    return entry
 
 
 def _history(
@@ -144,7 +148,8 @@ def history(
 
     Each entry has ``position`` (in the log), ``tree_id``, ``version``, ``task_id``,
     ``type``, ``schema_version``, ``timestamp``, ``cause`` and ``changes``
-    (``{field: {"old": ..., "new": ...}}``). Deleted tasks keep their history.
+    (``{field: {"old": ..., "new": ...}}``); a failure raised by an executor also has
+    its ``traceback``. Deleted tasks keep their history.
     """
     return db.call(_history, db, task_id, tree_id)
 

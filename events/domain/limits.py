@@ -35,3 +35,7 @@ MAX_TASK_BYTES = 8 * 1024 * 1024
 #: Characters kept of an error message; longer ones are cut (they are diagnostics
 #: recorded by the runtime, never refused).
 MAX_ERROR_CHARS = 64 * 1024
+
+#: Characters kept of a failed executor's traceback: its end, where the raising frame and
+#: the exception are (deep recursion would otherwise put megabytes into one event).
+MAX_TRACEBACK_CHARS = 16 * 1024

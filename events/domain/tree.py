@@ -39,6 +39,7 @@ from aipartnerupflow.events.domain.validation import (
     check_task_size,
     check_time,
     clean_message,
+    clean_traceback,
     find_cycle,
 )
 
@@ -187,6 +188,9 @@ class TaskTree(Aggregate):
         attempt: int | None = None
         started_at: datetime | None = None
         completed_at: datetime | None = None
+        #: Where a failed executor raised; kept in the log only (history shows it), not
+        #: in the task's row. Events recorded before it existed read it as None.
+        traceback: str | None = None
 
         @property
         def kind(self) -> str:  # type: ignore[override]
@@ -371,6 +375,7 @@ class TaskTree(Aggregate):
         attempt: int | None = None,
         started_at: datetime | None = None,
         completed_at: datetime | None = None,
+        traceback: str | None = None,
     ) -> None:
         """Record a status change (or, for a running task, just its progress)."""
         state = self.require(task_id)
@@ -400,6 +405,7 @@ class TaskTree(Aggregate):
             attempt=attempt,
             started_at=started_at,
             completed_at=completed_at,
+            traceback=clean_traceback(traceback),
         )
 
     def mark_copied(self, task_id: str, copy_id: str, copy_tree_id: str, cause: Cause) -> None:

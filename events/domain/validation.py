@@ -31,6 +31,7 @@ from aipartnerupflow.events.domain.limits import (
     MAX_KEY_CHARS,
     MAX_ROW_COUNT,
     MAX_TASK_BYTES,
+    MAX_TRACEBACK_CHARS,
     MIN_JSON_INT,
 )
 from aipartnerupflow.events.domain.status import TaskStatus
@@ -136,6 +137,17 @@ def clean_message(value: Any, *, max_chars: int = MAX_ERROR_CHARS) -> str | None
     text = (value if isinstance(value, str) else str(value))[:max_chars]
     text = text.replace("\x00", "\ufffd")
     return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
+
+
+def clean_traceback(value: Any) -> str | None:
+    """A traceback as it is recorded: its last ``MAX_TRACEBACK_CHARS`` characters (the
+    innermost frames and the exception), mended like an error message."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TRACEBACK_CHARS:
+        text = "…" + text[-(MAX_TRACEBACK_CHARS - 1) :]
+    return clean_message(text, max_chars=MAX_TRACEBACK_CHARS)
 
 
 def check_task_id(value: Any, *, field: str = "id", task_id: str | None = None) -> str:
