@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -26,6 +25,9 @@ from aipartnerupflow.runtime.cli.taskfile import TaskFileError, load_tasks, run_
 from aipartnerupflow.runtime.cli.tokens import TokenError, make_token, parse_ttl
 from aipartnerupflow.runtime.cli.view import (
     LiveRun,
+    Output,
+    OutputOption,
+    emit,
     local_time,
     now,
     outcome,
@@ -247,6 +249,7 @@ def tasks_list(
         bool, typer.Option("--ids", help="Print only the (whole) ids, one a line.")
     ] = False,
     wide: WideOption = False,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """List tasks, newest first."""
 
@@ -259,6 +262,8 @@ def tasks_list(
         if ids:
             for task in found:
                 print(task.id)
+            return
+        if emit(console, output, [task.to_dict() for task in found]):
             return
         rows = table("id", "name", "status", "user", "created", "took", wrap="name")
         for task in found:
@@ -280,24 +285,51 @@ def tasks_list(
 
 
 @command(tasks_app, "get")
-def tasks_get(task_id: TaskIdArgument) -> None:
-    """Print a task as JSON."""
+def tasks_get(
+    task_id: TaskIdArgument,
+    traceback: Annotated[
+        bool,
+        typer.Option("--traceback", help="Print where its latest failure was raised instead."),
+    ] = False,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Print a task as JSON (--output jsonl: on one line), or its latest traceback."""
 
     async def get(database: Database) -> None:
-        print_json(console, (await _task(database, task_id)).to_dict())
+        task = await _task(database, task_id)
+        if not traceback:
+            if not emit(console, output, task.to_dict(), [task.to_dict()]):
+                print_json(console, task.to_dict())
+            return
+        from aipartnerupflow.projections.audit import history
+        from aipartnerupflow.projections.readable import last_traceback
+
+        trace = last_traceback(await database.run(history, database, task.id))
+        if trace is None:
+            raise fail(f"task {task.id} has no recorded traceback (status {task.status})", 1)
+        if not emit(console, output, {"task_id": task.id, "traceback": trace}, None):
+            print(trace, end="")
 
     run_async(False, get)
 
 
+def _show_tree(node: Any, wide: bool, output: Output) -> None:
+    """A tree drawn for people, or its tasks as JSON (nested) or JSON lines (flat)."""
+    if not emit(console, output, node.to_dict(), (n.task.to_dict() for n in node.walk())):
+        console.print(render(node, wide))
+
+
 @command(tasks_app, "tree")
-def tasks_tree(task_id: TaskIdArgument, wide: WideOption = False) -> None:
+def tasks_tree(
+    task_id: TaskIdArgument, wide: WideOption = False, output: OutputOption = Output.TABLE
+) -> None:
     """Show the tree below a task."""
 
     async def show(database: Database) -> None:
         from aipartnerupflow.runtime.repository import TaskRepository
 
         task = await _task(database, task_id)
-        console.print(render(await TaskRepository(database).build_task_tree(task.id), wide))
+        _show_tree(await TaskRepository(database).build_task_tree(task.id), wide, output)
 
     run_async(False, show)
 
@@ -343,25 +375,33 @@ def tasks_copy(
 
 
 @command(tasks_app, "history")
-def tasks_history(task_id: TaskIdArgument) -> None:
-    """Every event of a task: log position, type, local time, cause, changed fields."""
+def tasks_history(
+    task_id: TaskIdArgument,
+    tree: Annotated[
+        bool, typer.Option("--tree", help="The whole tree the task belongs to, not just it.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Values and tracebacks whole, not cut short.")
+    ] = False,
+    wide: WideOption = False,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """What happened, event by event: old -> new values, attempts, how long each ran, who
+    or what caused it; progress ticks are folded into one line."""
 
     async def show(database: Database) -> None:
         from aipartnerupflow.projections.audit import history
+        from aipartnerupflow.projections.readable import readable_history
+        from aipartnerupflow.runtime.cli.history import history_lines
 
         task = await _task(database, task_id)
-        rows = table("position", "type", "time", "cause", "changed", wrap="changed")
-        for entry in await database.run(history, database, task.id):
-            changed = [f for f, c in entry["changes"].items() if c.get("old") != c.get("new")]
-            cause = entry["cause"] or {}
-            rows.add_row(
-                str(entry["position"]),
-                escape(entry["type"]),
-                local_time(entry["timestamp"]),
-                escape(", ".join(f"{k}={v}" for k, v in cause.items() if v is not None)),
-                "" if entry["type"] == "created" else ", ".join(sorted(changed)),
-            )
-        console.print(rows)
+        if tree:
+            entries = await database.run(history, database, None, str(task.tree_id))
+        else:
+            entries = await database.run(history, database, task.id)
+        lines = readable_history(entries)
+        if not emit(console, output, lines):
+            console.print(history_lines(lines, tree=tree, wide=wide, full=full))
 
     run_async(False, show)
 
@@ -375,18 +415,39 @@ def tasks_at(
         int | None, typer.Option("--position", help="Log position (see 'tasks history').")
     ] = None,
     at: Annotated[
-        datetime | None, typer.Option("--at", help="A time (ISO 8601, such as 2025-01-31T12:00).")
+        str | None,
+        typer.Option(
+            "--at", help="A time, ISO 8601 (2025-01-31T12:00); UTC unless it names a zone."
+        ),
     ] = None,
     wide: WideOption = False,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Show a tree as it was after a log position (or at a time), rebuilt from the log."""
+    from aipartnerupflow.runtime.cli.replay import parse_time
+
+    when = parse_time(at)
 
     async def show(database: Database) -> None:
-        from aipartnerupflow.projections.audit import tree_at
+        from aipartnerupflow.errors import TaskNotFoundError
+        from aipartnerupflow.projections.audit import history, tree_at
 
         task = await _task(database, root_id)
-        node = await database.run(tree_at, database, task.id, position, at)
-        console.print(render(node, wide))
+        try:
+            node = await database.run(tree_at, database, task.id, position, when)
+        except TaskNotFoundError:
+            first = (await database.run(history, database, task.id))[0]
+            later = (position is not None and position < first["position"]) or (
+                when is not None and when < first["timestamp"]
+            )
+            if not later:
+                raise  # it existed by then, and was deleted
+            raise fail(
+                f"task {task.id} was created later, at position {first['position']} "
+                f"({local_time(first['timestamp'])})",
+                1,
+            ) from None
+        _show_tree(node, wide, output)
 
     run_async(False, show)
 

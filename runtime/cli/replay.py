@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from enum import StrEnum
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,34 +14,31 @@ from rich.table import Column, Table
 
 from aipartnerupflow.runtime.cli.app import _exit_for, console, run_async, tasks_app
 from aipartnerupflow.runtime.cli.context import command, fail
-from aipartnerupflow.runtime.cli.view import print_json, render, styled
+from aipartnerupflow.runtime.cli.view import Output, OutputOption, cell, emit, render, styled
 
 if TYPE_CHECKING:
     from aipartnerupflow.actors.reports import RunSummary
     from aipartnerupflow.runtime.session import Database
 
-#: Longest rendering of a value in the diff table (``--output json`` has them whole).
-_CELL = 60
-
-
 RootArgument = Annotated[str, typer.Argument(help="Id of the tree's root task.")]
 
 
-class Output(StrEnum):
-    TABLE = "table"
-    JSON = "json"
+def parse_time(text: str | None, what: str = "an ISO 8601 time") -> datetime | None:
+    """``--at``: an ISO 8601 time; one that names no zone is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(f"--at must be {what}, got {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def parse_at(text: str | None) -> tuple[int | None, datetime | None]:
     """``--at``: a log position (digits) or an ISO 8601 time (UTC when it has no zone)."""
-    if text is None:
-        return None, None
-    if text.isdigit():
+    if text is not None and text.isdigit():
         return int(text), None
-    try:
-        return None, datetime.fromisoformat(text)
-    except ValueError:
-        raise fail(f"--at must be a log position or an ISO 8601 time, got {text!r}") from None
+    return None, parse_time(text, "a log position or an ISO 8601 time")
 
 
 def parse_sets(items: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -81,6 +77,7 @@ def tasks_fork(
         list[str] | None, typer.Option("--rerun", help="Run this task again (id or name).")
     ] = None,
     run: Annotated[bool, typer.Option("--run", help="Run the fork right away.")] = False,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Fork a tree as it was at a point of its log; completed tasks keep their results."""
     position, when = parse_at(at)
@@ -94,15 +91,22 @@ def tasks_fork(
         node = await fork_async(database, root_id, position, when, overrides, rerun)
         found = await database.run(lineage, database, node.task.id)
         assert found is not None
-        console.print(
-            f"fork [bold]{escape(node.task.id)}[/bold] of {escape(root_id)} at position "
-            f"{found['position']}"
+        if output is Output.TABLE:
+            console.print(
+                f"fork [bold]{escape(node.task.id)}[/bold] of {escape(root_id)} at position "
+                f"{found['position']}"
+            )
+            console.print(render(node))
+        summary = await TaskManager(database).run_tree(node.task.id) if run else None
+        if summary is not None and output is Output.TABLE:
+            console.print(f"run: {styled(summary['status'])}, {summary['task_count']} tasks")
+        made = {"fork": node.task.id, "source": root_id, "position": found["position"]}
+        emit(
+            console,
+            output,
+            {**made, "tree": node.to_dict(), "run": summary},
+            [{**made, "run": summary}],
         )
-        console.print(render(node))
-        if not run:
-            return None
-        summary = await TaskManager(database).run_tree(node.task.id)
-        console.print(f"run: {styled(summary['status'])}, {summary['task_count']} tasks")
         return summary
 
     summary = run_async(False, do_fork)
@@ -110,18 +114,11 @@ def tasks_fork(
         _exit_for(summary)
 
 
-def _cell(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= _CELL else text[: _CELL - 1] + "…"
-
-
 @command(tasks_app, "diff")
 def tasks_diff(
     root_a: Annotated[str, typer.Argument(help="Root task of the first run.")],
     root_b: Annotated[str, typer.Argument(help="Root task of the run to compare with it.")],
-    output: Annotated[
-        Output, typer.Option("--output", "-o", help="A table, or the whole diff as JSON.")
-    ] = Output.TABLE,
+    output: OutputOption = Output.TABLE,
     all_: Annotated[bool, typer.Option("--all", help="Also list tasks that are the same.")] = False,
 ) -> None:
     """Compare two runs task by task; exit 1 when they differ."""
@@ -133,9 +130,7 @@ def tasks_diff(
 
     result = run_async(False, compare)
     summary = result["summary"]
-    if output is Output.JSON:
-        print_json(console, result)
-    else:
+    if not emit(console, output, result, result["tasks"]):
         # Paths and values are long: every cell folds rather than hiding the changes.
         headers = ("task", "a → b", "state", "changes (old → new)")
         rows = Table(*(Column(h, overflow="fold") for h in headers), box=box.SIMPLE_HEAD)
@@ -143,7 +138,7 @@ def tasks_diff(
             if entry["state"] == "same" and not all_:
                 continue
             changes = "\n".join(
-                f"{field}: {_cell(c['old'])} → {_cell(c['new'])}"
+                f"{field}: {cell(c['old'])} → {cell(c['new'])}"
                 for field, c in entry["changes"].items()
             )
             rows.add_row(

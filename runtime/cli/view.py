@@ -6,8 +6,10 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
@@ -132,6 +134,16 @@ def to_json(value: Any) -> str:
     return json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
 
 
+#: Longest rendering of a value in a table cell (``--full`` or ``--output json``: whole).
+CELL_CHARS = 60
+
+
+def cell(value: Any, full: bool = False) -> str:
+    """A value as JSON text, cut to ``CELL_CHARS`` unless ``full``."""
+    text = to_json(value)
+    return text if full or len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+
 class LiveRun:
     """Rich progress of a running tree: done/total and elapsed for the tree, and per task
     its state and duration. Fed with the run's stream events."""
@@ -220,3 +232,34 @@ def now() -> float:
 
 def print_json(console: Console, value: Any) -> None:
     console.print_json(to_json(value))
+
+
+class Output(StrEnum):
+    """What a command that prints data prints."""
+
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+OutputOption = Annotated[
+    Output,
+    typer.Option(
+        "--output",
+        "-o",
+        case_sensitive=False,
+        help="table (for people), json (one document) or jsonl (one JSON object a line).",
+    ),
+]
+
+
+def emit(console: Console, output: Output, value: Any, items: Iterable[Any] | None = None) -> bool:
+    """Print ``value`` as JSON, or ``items`` (default: ``value`` itself) one JSON object
+    a line; False when ``output`` is a table, which the command draws itself."""
+    if output is Output.JSON:
+        print_json(console, value)
+    elif output is Output.JSONL:
+        for item in value if items is None else items:
+            # Plain print: a console would wrap long lines, which breaks JSON lines.
+            print(to_json(item))
+    return output is not Output.TABLE

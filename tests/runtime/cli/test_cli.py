@@ -161,7 +161,7 @@ def test_task_commands(db: str) -> None:
     at = cli("tasks", "at", "report", "--position", str(positions[0]), "--db", db)
     assert at.returncode == 0 and "pending" in at.stdout and "completed" not in at.stdout
     early = cli("tasks", "at", "report", "--at", "2000-01-01T00:00:00", "--db", db)
-    assert early.returncode == 2 and "did not exist at that point" in early.stderr
+    assert early.returncode == 1 and "was created later, at position" in early.stderr
     copy = cli("tasks", "copy", "report", "--children", "--db", db)
     assert copy.returncode == 0 and copy.stdout.count("pending") == 3
     cancel = cli("tasks", "cancel", "report", "--message", "enough", "--db", db)
