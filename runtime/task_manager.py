@@ -209,6 +209,30 @@ class TaskManager:
             raise outcome
         return outcome
 
+    async def resume(self, root_task_id: str, observer: Observer | None = None) -> RunSummary:
+        """Run a tree's unfinished work again: the failed and cancelled tasks of the
+        subtree of ``root_task_id`` go back to pending (their attempts count on) and the
+        subtree runs; completed tasks keep their results. Like ``run_tree``, it refuses a
+        tree that is running here or has a live owner elsewhere (``TaskStateError``)."""
+        tree_id = await self.db.run(self._repository.queries.tree_id_of, root_task_id)
+        if running.supervisor_of(tree_id) is not None:
+            raise TaskStateError("its tree is already running", task_id=root_task_id)
+        ownership = self.db.ownership
+        lease = await self.db.run(ownership.acquire, tree_id, root_task_id)
+        if lease is None:
+            raise TaskStateError("its tree is running in another process", task_id=root_task_id)
+        cause = {**current_cause(), "reason": "resumed"}
+        try:
+            await self.db.run(
+                self.db.log.run,
+                partial(_reset_unfinished, tree_id, root_task_id, cause),
+                lease=lease,
+            )
+        except BaseException:
+            await asyncio.shield(self.db.run(ownership.release, lease))
+            raise
+        return await self.run_tree(root_task_id, observer, lease=lease)
+
     async def provide_input(
         self, task_id: str, data: Any, observer: Observer | None = None
     ) -> RunSummary:
@@ -395,3 +419,16 @@ class TaskManager:
                 raise outcome
             results.append(outcome)
         return results
+
+
+def _reset_unfinished(tree_id: UUID, root_task_id: str, cause: dict[str, Any], work: Work) -> int:
+    """Put the subtree's failed and cancelled tasks back to pending; returns how many."""
+    tree = work.tree(tree_id)
+    again = [
+        task_id
+        for task_id in (root_task_id, *tree.descendant_ids(root_task_id))
+        if tree.tasks[task_id]["status"] in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+    ]
+    for task_id in again:
+        tree.set_status(task_id, TaskStatus.PENDING, cause)
+    return len(again)
