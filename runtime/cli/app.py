@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -42,6 +43,7 @@ from aipartnerupflow.runtime.cli.view import (
 
 if TYPE_CHECKING:
     from aipartnerupflow.actors.reports import RunSummary
+    from aipartnerupflow.projections.tree_node import TaskTreeNode
     from aipartnerupflow.runtime.session import Database
 
 T = TypeVar("T")
@@ -103,14 +105,26 @@ async def _task(database: Database, task_id: str) -> Any:
 async def _run_live(database: Database, tasks: list[Any], wide: bool) -> RunSummary:
     """Create the tree, run it with live progress, print the outcome."""
     from aipartnerupflow.runtime.creator import TaskCreator
-    from aipartnerupflow.runtime.repository import TaskRepository
     from aipartnerupflow.runtime.task_manager import TaskManager
 
     root = await TaskCreator(database).create_task_tree_from_array(tasks)
+    manager = TaskManager(database)
+    return await _live(database, root, wide, partial(manager.run_tree, root.task.id))
+
+
+async def _live(
+    database: Database,
+    root: TaskTreeNode,
+    wide: bool,
+    start: Callable[..., Coroutine[Any, Any, RunSummary]],
+) -> RunSummary:
+    """Run ``start(observer=...)`` with live progress of ``root``'s tree, print the outcome."""
+    from aipartnerupflow.runtime.repository import TaskRepository
+
     view = LiveRun(root, wide)
     started = now()
     with view.progress:
-        summary = await TaskManager(database).run_tree(root.task.id, observer=view.observe)
+        summary = await start(observer=view.observe)
     finished = await TaskRepository(database).build_task_tree(root.task.id)
     console.print(outcome(summary, finished, wide, now() - started))
     return summary
@@ -469,6 +483,7 @@ def projections_rebuild() -> None:
 # (worker, recover, executors list). They use what is defined above.
 from aipartnerupflow.runtime.cli import replay as _replay  # noqa: E402, F401  isort: skip
 from aipartnerupflow.runtime.cli import workers as _workers  # noqa: E402, F401  isort: skip
+from aipartnerupflow.runtime.cli import follow as _follow  # noqa: E402, F401  isort: skip
 
 
 def main() -> None:

@@ -169,6 +169,12 @@ class LiveRun:
                 label, total=1, start=False, state=styled(TaskStatus.PENDING)
             )
         self.finished: set[str] = set()
+        # A tree run again (resumed) keeps what it completed before: shown done at once.
+        self.observe(
+            {"task_id": node.task.id, "type": "status", "status": node.task.status}
+            for node, _ in tasks
+            if node.task.status == TaskStatus.COMPLETED
+        )
 
     def observe(self, events: Iterable[Mapping[str, Any]]) -> None:
         for event in events:

@@ -3,14 +3,16 @@ neither (this module holds no tests)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from aipartnerupflow import Database, TaskRepository, TaskTreeNode, log_position
+from aipartnerupflow import Database, TaskRepository, TaskTreeNode, create_session, log_position
 from aipartnerupflow.events.store.recorder import events_table, snapshots_table
 
 
@@ -63,3 +65,15 @@ async def refused(
     assert isinstance(caught.value, ValueError), f"{caught.value!r} is not a ValueError"
     for word in words:
         assert word in str(caught.value), f"{word!r} not in {str(caught.value)!r}"
+
+
+def status_in(db_path: Path, task_id: str) -> str | None:
+    """A task's status in the SQLite file another process writes (None: not there yet)."""
+    if not db_path.exists():
+        return None
+    db = create_session(path=db_path)
+    try:
+        task = asyncio.run(TaskRepository(db).get_task_by_id(task_id))
+        return None if task is None else task.status
+    finally:
+        db.close()

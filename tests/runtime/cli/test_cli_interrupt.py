@@ -12,7 +12,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from aipartnerupflow import TaskRepository, TaskStatus, create_session
+from support.data import status_in
+
+from aipartnerupflow import TaskStatus
 
 JOBS = textwrap.dedent(
     """
@@ -32,19 +34,6 @@ JOBS = textwrap.dedent(
 )
 
 
-def _status(db_path: Path, task_id: str) -> str | None:
-    if not db_path.exists():
-        return None
-    db = create_session(path=db_path)
-    try:
-        import asyncio
-
-        task = asyncio.run(TaskRepository(db).get_task_by_id(task_id))
-        return None if task is None else task.status
-    finally:
-        db.close()
-
-
 def test_ctrl_c_in_run_exits_130_and_recover_finishes(tmp_path: Path) -> None:
     (tmp_path / "jobs.py").write_text(JOBS)
     (tmp_path / "tree.json").write_text(json.dumps([{"id": "slow", "name": "slow_cli"}]))
@@ -60,7 +49,7 @@ def test_ctrl_c_in_run_exits_130_and_recover_finishes(tmp_path: Path) -> None:
         text=True,
     )
     deadline = time.monotonic() + 60
-    while _status(db_path, "slow") != TaskStatus.IN_PROGRESS:
+    while status_in(db_path, "slow") != TaskStatus.IN_PROGRESS:
         assert time.monotonic() < deadline, "the task never started"
         time.sleep(0.05)
     run.send_signal(signal.SIGINT)
@@ -79,4 +68,4 @@ def test_ctrl_c_in_run_exits_130_and_recover_finishes(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "resumed 1 tree" in done.stdout
-    assert _status(db_path, "slow") == TaskStatus.COMPLETED
+    assert status_in(db_path, "slow") == TaskStatus.COMPLETED
