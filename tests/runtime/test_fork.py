@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.properties import fresh_run, mostly
 from support.replay import create_and_run, pipeline, run, sum_task
 
 from aipartnerupflow import (
@@ -202,6 +205,27 @@ def _outcome(task: Any, rename: dict[str, str]) -> tuple[Any, ...]:
     return (task.status, task.result, error, task.error_type)
 
 
+async def check_forks_reproduce(db: Any, root: str, every: int = 1) -> int:
+    """Fork the run of ``root`` at every ``every``-th position after its creation, run
+    each fork, and check it ends as the source ended without running again a task the
+    source had completed by then; returns how many forks were checked."""
+    final = {t.id: t for t in tree_at(db, root).tasks()}
+    entries = positions(db, root)
+    # Positions inside the creating commit hold part of the tree, which no reader saw.
+    planted = max(e["position"] for e in entries if e["type"] == "created")
+    points = [e["position"] for e in entries if e["position"] >= planted][::every]
+    for point in points:
+        done = {t.id for t in tree_at(db, root, point).tasks() if t.status == "completed"}
+        forked = fork(db, root, position=point)
+        await run(db, forked.task.id)
+        rename = {n.task.id: n.task.original_task_id for n in forked.walk()}
+        now = {t.original_task_id: t for t in tree_at(db, forked.task.id).tasks()}
+        for source_id, task in now.items():
+            assert _outcome(task, rename) == _outcome(final[source_id], {}), (point, source_id)
+        assert not {rename[t] for t in started_ids(db, forked.task.id)} & done, point
+    return len(points)
+
+
 async def test_forking_at_every_position_reproduces_the_run(db) -> None:
     """With deterministic executors and no overrides, a fork run from any point ends as
     the source ended, and never runs a task the source had completed by then."""
@@ -216,17 +240,54 @@ async def test_forking_at_every_position_reproduces_the_run(db) -> None:
         ),
     ]
     await create_and_run(db, tasks)
-    root = f"{prefix}root"
-    final = {t.id: t for t in tree_at(db, root).tasks()}
-    entries = positions(db, root)
-    # Positions inside the creating commit hold part of the tree, which no reader saw.
-    planted = max(e["position"] for e in entries if e["type"] == "created")
-    for point in [e["position"] for e in entries if e["position"] >= planted]:
-        done = {t.id for t in tree_at(db, root, point).tasks() if t.status == "completed"}
-        forked = fork(db, root, position=point)
-        await run(db, forked.task.id)
-        rename = {n.task.id: n.task.original_task_id for n in forked.walk()}
-        now = {t.original_task_id: t for t in tree_at(db, forked.task.id).tasks()}
-        for source_id, task in now.items():
-            assert _outcome(task, rename) == _outcome(final[source_id], {}), (point, source_id)
-        assert not {rename[t] for t in started_ids(db, forked.task.id)} & done, point
+    assert await check_forks_reproduce(db, f"{prefix}root") > 5
+
+
+@st.composite
+def random_trees(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """2 to 6 summing tasks under one root: random parents, dependencies that cannot form
+    a cycle (each on a task earlier in a random order, never on an ancestor), a few
+    that fail, and some dependencies that are not required."""
+    size = draw(st.integers(2, 6))
+    parents = [None, *(draw(st.integers(0, i - 1)) for i in range(1, size))]
+    order = draw(st.permutations(range(size)))
+    rank = {task: place for place, task in enumerate(order)}
+
+    def ancestors(i: int) -> set[int]:
+        found, parent = set(), parents[i]
+        while parent is not None:
+            found.add(parent)
+            parent = parents[parent]
+        return found
+
+    tasks = []
+    for i in range(size):
+        allowed = [j for j in range(size) if rank[j] < rank[i] and j not in ancestors(i)]
+        deps = draw(st.lists(st.sampled_from(allowed), unique=True, max_size=2)) if allowed else []
+        optional = [draw(st.booleans()) for _ in deps]
+        fails = draw(mostly(st.just(False), st.just(True)))
+        inputs: dict[str, Any] = {"n": 10**i}
+        if fails:
+            inputs["fail"] = f"t{i} fails"
+        tasks.append(
+            sum_task(
+                f"t{i}",
+                None if parents[i] is None else f"t{parents[i]}",
+                [
+                    {"id": f"t{j}", "required": not opt}
+                    for j, opt in zip(deps, optional, strict=True)
+                ],
+                **inputs,
+            )
+        )
+    return tasks
+
+
+@settings(max_examples=12)
+@given(random_trees())
+def test_forks_of_random_trees_reproduce_their_run(tasks: list[dict[str, Any]]) -> None:
+    """The same property over random trees (SQLite; a fresh database each example),
+    forking at every other position to keep the examples quick."""
+    with fresh_run() as example:
+        example.run(create_and_run(example.db, tasks))
+        assert example.run(check_forks_reproduce(example.db, "t0", every=2)) >= 1
