@@ -162,13 +162,17 @@ def tasks_timeline(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
         "timeline.html"
     ),
+    compare: Annotated[
+        str | None,
+        typer.Option(help="Root of another run (such as the fork's source) to draw beside it."),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML timeline of a tree's run (works offline)."""
 
     async def write(database: Database) -> None:
         from aipartnerupflow.runtime.timeline import timeline_html
 
-        page = await database.run(timeline_html, database, root_id)
+        page = await database.run(timeline_html, database, root_id, compare)
         try:
             out.write_text(page, encoding="utf-8")
         except OSError as exc:

@@ -22,6 +22,7 @@ from aipartnerupflow.runtime.server.a2a_store import DurablePushConfigStore, Dur
 from aipartnerupflow.runtime.server.access import Access, RequestUser
 from aipartnerupflow.runtime.server.auth import Authenticator, AuthMiddleware
 from aipartnerupflow.runtime.server.bodies import BodyLimitMiddleware
+from aipartnerupflow.runtime.server.pages import Pages
 from aipartnerupflow.runtime.server.task_api import TaskApi
 from aipartnerupflow.runtime.server.webhooks import CallbackPolicy
 from aipartnerupflow.runtime.session import Database
@@ -61,8 +62,10 @@ def create_app(
     manager: TaskManager | None = None,
 ) -> Starlette:
     """The ASGI app: A2A at ``/`` (agent card at ``/.well-known/agent-card.json``), the
-    JSON-RPC task API at ``/tasks`` and ``/system``. The card advertises ``public_url``
-    (default ``base_url``); callbacks may reach loopback and ``allowed_callback_hosts``.
+    JSON-RPC task API at ``/tasks`` and ``/system``, a tree's timeline page at
+    ``/tasks/{root_id}/timeline`` (``?compare=ROOT`` draws another run beside it). The
+    card advertises ``public_url`` (default ``base_url``); callbacks may reach loopback
+    and ``allowed_callback_hosts``.
     With ``recover``, interrupted trees resume when the app starts, and trees orphaned or
     queued later are taken while it runs.
 
@@ -101,6 +104,7 @@ def create_app(
         *a2a.routes(),
         Route("/tasks", api.handle_tasks, methods=["POST"]),
         Route("/system", api.handle_system, methods=["POST"]),
+        Route("/tasks/{root_id:str}/timeline", Pages(db, access).timeline, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     # The last added runs first: bodies over the limit are refused before the token is read.

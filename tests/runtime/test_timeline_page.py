@@ -88,3 +88,38 @@ async def test_a_fork_shows_kept_tasks(db, tmp_path: Path) -> None:
     page = tmp_path / "fork.html"
     page.write_text(timeline_html(db, forked.task.id))
     assert len(re.findall(r'class="bar completed kept"', rendered(page))) == 3
+
+
+def rows(dom: str) -> dict[str, dict[str, float]]:
+    """Each panel's task rows: task id -> the y of its name, by panel root id."""
+    found: dict[str, dict[str, float]] = {}
+    for root, body in re.findall(
+        r"<section class=\"panel\" data-root-id=\"([^\"]+)\">(.*?)</section>", dom, re.S
+    ):
+        found[root] = {
+            task: float(y)
+            for task, y in re.findall(
+                r'<g class="task" data-task-id="([^"]+)"[^>]*>'
+                r'<text class="name" x="[^"]+" y="([^"]+)"',
+                body,
+            )
+        }
+    return found
+
+
+async def test_a_fork_is_drawn_beside_its_source(db, tmp_path: Path) -> None:
+    await create_and_run(db, pipeline("v-"))
+    forked = fork(db, "v-root", rerun=["v-c"])
+    page = tmp_path / "fork.html"
+    page.write_text(timeline_html(db, forked.task.id, compare="v-root"))
+    dom = rendered(page)
+    drawn = rows(dom)
+    assert set(drawn) == {"v-root", forked.task.id}
+    source = drawn["v-root"]
+    for node in forked.walk():
+        assert drawn[forked.task.id][node.task.id] == source[node.task.original_task_id]
+    assert len(re.findall(r'class="bar completed kept"', dom)) == 3
+    shot = tmp_path / "fork-beside-source.png"
+    browser("--window-size=1400,300", f"--screenshot={shot}", page.as_uri())
+    assert shot.stat().st_size > 0
+    print(f"screenshot: {shot}")
