@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -30,18 +29,15 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    Select,
     String,
     Table,
     Uuid,
-    bindparam,
-    func,
     select,
     text,
 )
 from sqlalchemy import exc as sa_exc
 
-from aipartnerupflow.events.store.bulk import bulk_insert
+from aipartnerupflow.events.store.bulk import Read, bulk_insert, prebuilt_read
 from aipartnerupflow.events.store.sqltypes import UTCDateTime
 
 event_metadata = MetaData()
@@ -65,7 +61,12 @@ events_table = Table(
     Index("ix_event_log_task", "task_id"),
 )
 
-_LAST_POSITION = select(func.max(events_table.c.position))
+
+def _last_position(connection: Connection) -> int | None:
+    sql = f"SELECT max(position) FROM {events_table.name}"
+    return Read(sql, ()).rows(connection)[0][0]  # type: ignore[no-any-return]
+
+
 #: Held by a PostgreSQL writer from its log insert to its commit (the key is arbitrary,
 #: fixed: "apflow" in ASCII, so it cannot collide with the application's own keys by chance).
 _APPEND_TURN = text("SELECT pg_advisory_xact_lock(107135382613879)")
@@ -89,11 +90,28 @@ def _driver_integrity_error(connection: Connection) -> type[Exception]:
 
 
 class Connections:
-    """The connection of the unit of work running on this thread, or a short-lived one."""
+    """The connection of the unit of work running on this thread, or a short-lived one.
+
+    The thread that ``hold()`` names (the database worker) keeps one connection open
+    across its units of work: taking a connection from the pool and resetting it on
+    return costs more than a small commit.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._local = threading.local()
+        self._holder: threading.Thread | None = None
+        self._held: Connection | None = None
+
+    def hold(self) -> None:
+        """Keep a connection open for the calling thread's units of work."""
+        self._holder = threading.current_thread()
+
+    def release(self) -> None:
+        """Close the held connection (on the thread that holds it)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -102,12 +120,28 @@ class Connections:
         if current is not None:
             yield current
             return
-        with self.engine.begin() as connection:
-            self._local.connection = connection
-            try:
+        if threading.current_thread() is not self._holder:
+            with self.engine.begin() as connection, self._joined(connection):
                 yield connection
-            finally:
-                self._local.connection = None
+            return
+        held = self._held
+        if held is None or held.invalidated:
+            held = self._held = self.engine.connect()
+        try:
+            with held.begin(), self._joined(held):
+                yield held
+        except BaseException:
+            # A failed unit of work may have left the connection broken: start afresh.
+            self.release()
+            raise
+
+    @contextmanager
+    def _joined(self, connection: Connection) -> Iterator[None]:
+        self._local.connection = connection
+        try:
+            yield
+        finally:
+            self._local.connection = None
 
 
 def _stored_events(originator_id: UUID | str, rows: Sequence[Any]) -> list[StoredEvent]:
@@ -117,20 +151,6 @@ def _stored_events(originator_id: UUID | str, rows: Sequence[Any]) -> list[Store
         )
         for version, topic, state in rows
     ]
-
-
-@cache
-def _stream_query(table: Table, gt: bool, lte: bool, desc: bool, limit: bool) -> Select[Any]:
-    """A read of one stream, built once per shape: every load of a cached tree reads its
-    stream for newer events, and building a statement costs more than running it."""
-    c = table.c
-    query = select(c.version, c.topic, c.state).where(c.tree_id == bindparam("tree_id"))
-    if gt:
-        query = query.where(c.version > bindparam("gt"))
-    if lte:
-        query = query.where(c.version <= bindparam("lte"))
-    query = query.order_by(c.version.desc() if desc else c.version)
-    return query.limit(bindparam("limit")) if limit else query
 
 
 class _StreamRecorder(AggregateRecorder):
@@ -147,10 +167,21 @@ class _StreamRecorder(AggregateRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
-        query = _stream_query(self.table, gt is not None, lte is not None, desc, limit is not None)
-        values = {"tree_id": originator_id, "gt": gt, "lte": lte, "limit": limit}
+        # Every load of a cached tree reads its stream for newer events: prebuilt, per shape.
+        where = (("tree_id", "="), *((("version", ">"),) if gt is not None else ()))
+        where += (("version", "<="),) if lte is not None else ()
+        params = [v for v in (originator_id, gt, lte, limit) if v is not None]
         with self.connections.begin() as connection:
-            return _stored_events(originator_id, connection.execute(query, values).all())
+            read = prebuilt_read(
+                self.table,
+                ("version", "topic", "state"),
+                where,
+                connection.dialect,
+                order_by="version",
+                desc=desc,
+                limit=limit is not None,
+            )
+            return _stored_events(originator_id, read.rows(connection, *params))
 
 
 class SnapshotRecorder(_StreamRecorder):
@@ -184,7 +215,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
             return []
         with self.connections.begin() as connection:
             self._lock(connection)
-            first = (connection.execute(_LAST_POSITION).scalar() or 0) + 1
+            first = (_last_position(connection) or 0) + 1
             positions = list(range(first, first + len(stored_events)))
             rows = [
                 (
@@ -248,7 +279,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
 
     def max_notification_id(self) -> int | None:
         with self.connections.begin() as connection:
-            return connection.execute(_LAST_POSITION).scalar()
+            return _last_position(connection)
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:
         raise NotImplementedError("follow the log by polling select_notifications()")
