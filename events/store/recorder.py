@@ -64,7 +64,8 @@ events_table = Table(
 
 def _last_position(connection: Connection) -> int | None:
     sql = f"SELECT max(position) FROM {events_table.name}"
-    return Read(sql, ()).rows(connection)[0][0]  # type: ignore[no-any-return]
+    position: int | None = Read(sql, ()).rows(connection)[0][0]
+    return position
 
 
 #: Held by a PostgreSQL writer from its log insert to its commit (the key is arbitrary,
