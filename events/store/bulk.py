@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Connection, LargeBinary, Table
@@ -108,6 +108,13 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
     driver's datetime adapter do in two (a third of the cost, for several per row)."""
     if value is None:
         return None
+    return _utc_text(value)
+
+
+# An event's time is written several times in one save (the event, the task's
+# updated_at, started_at or completed_at): each is formatted once.
+@lru_cache(maxsize=4096)
+def _utc_text(value: datetime) -> str:
     if value.tzinfo is UTC:  # the usual case: the same text, less its "+00:00"
         return value.isoformat(" ")[:-6]
     if value.tzinfo is not None:

@@ -212,31 +212,37 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
         super().__init__(connections, events_table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
-        if not stored_events:
+        rows = [
+            (
+                e.originator_id,
+                e.originator_version,
+                getattr(e, "task_id", None),
+                getattr(e, "timestamp", None),
+                e.topic,
+                e.state,
+            )
+            for e in stored_events
+        ]
+        return self.insert_rows(rows)
+
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Append rows (tree id, version, task id, time, topic, state) at the next
+        positions; returns the positions."""
+        if not rows:
             return []
         with self.connections.begin() as connection:
             self._lock(connection)
             first = (_last_position(connection) or 0) + 1
-            positions = list(range(first, first + len(stored_events)))
-            rows = [
-                (
-                    position,
-                    e.originator_id,
-                    e.originator_version,
-                    getattr(e, "task_id", None),
-                    getattr(e, "timestamp", None),
-                    e.topic,
-                    e.state,
-                )
-                for position, e in zip(positions, stored_events, strict=True)
-            ]
+            positions = range(first, first + len(rows))
             insert = bulk_insert(self.table, _EVENT_COLUMNS, connection.dialect)
             try:
-                insert.execute(connection, rows)
+                insert.execute(
+                    connection, [(p, *row) for p, row in zip(positions, rows, strict=True)]
+                )
             except (sa_exc.IntegrityError, _driver_integrity_error(connection)) as exc:
                 # A version (or position) taken by another writer: optimistic concurrency.
                 raise IntegrityError(str(getattr(exc, "orig", exc))) from exc
-        return positions
+        return list(positions)
 
     def _lock(self, connection: Connection) -> None:
         # PostgreSQL: writers take turns from here to their commit, so positions are
