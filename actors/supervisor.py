@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from contextlib import suppress
 from functools import partial
 from typing import Any
@@ -301,25 +300,21 @@ class TreeSupervisor(pykka.ThreadingActor):
         for task_id in done.now:
             self._record_end(Outcome(task_id, TaskStatus.CANCELLED, error=request.message), cause)
         self._fail_blocked(done.blocked)
-        victims = [task_id for task_id in scope if task_id in {*done.now, *done.to_stop}]
+        hit = {*done.now, *done.to_stop}
+        victims = [task_id for task_id in scope if task_id in hit]
         if not done.to_stop:
             answer = cancelled(request.task_id, request.message, victims)
             self.recorder.then(partial(request.reply, answer))
             return
         self.stopping.update(done.to_stop)
-        stopping = asyncio.run_coroutine_threadsafe(self.bridge.cancel(done.to_stop), self.loop)
-        stopping.add_done_callback(partial(self._reports_arrived, request, victims, done.to_stop))
+        reported = partial(self._reports_arrived, request, victims, done.to_stop)
+        self._to_loop(self.bridge.ask_reports, done.to_stop, reported)
 
     def _reports_arrived(
-        self,
-        request: Cancel,
-        victims: list[str],
-        stopped: list[str],
-        reports: Future[dict[str, Any]],
+        self, request: Cancel, victims: list[str], stopped: list[str], reports: dict[str, Any]
     ) -> None:
-        # Runs on the loop thread; a loop that shut down first leaves no reports.
-        answer = {} if reports.cancelled() or reports.exception() else reports.result()
-        self._tell_self(Stopped(request, victims, stopped, answer))
+        # Runs on the loop thread.
+        self._tell_self(Stopped(request, victims, stopped, reports))
 
     def _stopped(self, message: Stopped) -> None:
         request = message.request
@@ -332,6 +327,9 @@ class TreeSupervisor(pykka.ThreadingActor):
         report = message.reports.get(request.task_id)
         answer = cancelled(request.task_id, request.message, message.victims, report)
         self.recorder.then(partial(request.reply, answer))
+        # Recorded, then acted on: the jobs stop once their cancel is committed (after the
+        # answer, which waits on nothing they do).
+        self.recorder.then(partial(self._to_loop, self.bridge.stop, message.stopped))
 
     # ---------------------------------------------------------------- writing
 

@@ -11,7 +11,7 @@ share: the state of a task is a plain dict whose keys are the projection's colum
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, fields
 from datetime import datetime
 from functools import cache
@@ -69,9 +69,21 @@ _COPY_COLUMNS = frozenset({"has_copy", "updated_at"})
 
 
 @cache
-def _event_fields(event_class: type) -> tuple[tuple[str, Any, Any], ...]:
-    """Each field of an event class, in order, with its default and default factory."""
-    return tuple((f.name, f.default, f.default_factory) for f in fields(event_class))
+def _event_shape(
+    event_class: type,
+) -> tuple[dict[str, Any], frozenset[str], dict[str, Callable[[], Any]]]:
+    """An event class's fields in order with their defaults (None for those without),
+    the fields without a default, and the default factories."""
+    template: dict[str, Any] = {}
+    required: set[str] = set()
+    factories: dict[str, Callable[[], Any]] = {}
+    for f in fields(event_class):
+        template[f.name] = None if f.default is MISSING else f.default
+        if f.default_factory is not MISSING:
+            factories[f.name] = f.default_factory
+        elif f.default is MISSING:
+            required.add(f.name)
+    return template, frozenset(required), factories
 
 
 def _new_state(task_id: str, fields: Mapping[str, Any], at: datetime) -> TaskState:
@@ -296,23 +308,20 @@ class TaskTree(Aggregate):
         into the event, as a load does, rather than through the frozen dataclass's
         ``__init__`` and a check of the version just computed here.
         """
+        template, required, factories = _event_shape(event_class)
         version = self.version + 1
         kwargs["originator_id"] = self.id
         kwargs["originator_version"] = version
         if kwargs.get("timestamp") is None:
             kwargs["timestamp"] = event_class.create_timestamp()
-        state: dict[str, Any] = {}
-        for name, default, factory in _event_fields(event_class):
-            if name in kwargs:
-                state[name] = kwargs.pop(name)
-            elif default is not MISSING:
-                state[name] = default
-            elif factory is not MISSING:
+        if not (required <= kwargs.keys() <= template.keys()):
+            wrong = sorted((required - kwargs.keys()) | (kwargs.keys() - template.keys()))
+            raise TypeError(f"{event_class.__qualname__}: missing or unknown fields {wrong}")
+        state = template.copy()  # the fields in their declared order, as __init__ sets them
+        state.update(kwargs)
+        for name, factory in factories.items():
+            if name not in kwargs:
                 state[name] = factory()
-            else:
-                raise TypeError(f"{event_class.__qualname__} needs {name!r}")
-        if kwargs:
-            raise TypeError(f"{event_class.__qualname__} has no field {next(iter(kwargs))!r}")
         event = object.__new__(event_class)
         object.__setattr__(event, "__dict__", state)
         event.apply(self)
