@@ -94,6 +94,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         super().__init__()
         self.db = db
         self.tree_id = tree_id
+        self.tree_name = str(tree_id)  # for the log line of every task
         self.root_id = root_id
         self.loop = loop
         self.registry = registry
@@ -279,7 +280,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         started = self.started_at.pop(outcome.task_id, None)
         log.info(
             "task_" + outcome.status,
-            tree_id=str(self.tree_id),
+            tree_id=self.tree_name,
             task_id=outcome.task_id,
             attempt=state["attempt"],
             duration=None if started is None else round(time.monotonic() - started, 6),

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, fields
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import Aggregate
@@ -66,6 +67,9 @@ _STATUS_COLUMNS = frozenset(
 )
 _PROGRESS_COLUMNS = frozenset({"progress", "updated_at"})
 _COPY_COLUMNS = frozenset({"has_copy", "updated_at"})
+
+
+_task_row = itemgetter(*TASK_COLUMNS)
 
 
 @cache
@@ -130,7 +134,8 @@ class TaskTree(Aggregate):
         def take(cls, aggregate: Any) -> Any:
             snapshot = super().take(aggregate)
             state = snapshot.state
-            state["tasks"] = [[task[c] for c in TASK_COLUMNS] for task in state["tasks"].values()]
+            # Tuples are packed as arrays, so the stored form is the same as lists'.
+            state["tasks"] = list(map(_task_row, state["tasks"].values()))
             del state["children"]
             return snapshot
 
