@@ -7,6 +7,7 @@ jobs run) or from callers on any thread; each is immutable and documents its fie
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,14 @@ class Outcome:
     def failure(cls, task_id: str, exc: BaseException, result: Any = None) -> Outcome:
         """A failed run; ``error_type`` is always the class name of the exception."""
         return cls(task_id, TaskStatus.FAILED, result, str(exc) or repr(exc), type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The transaction of a batch of the run's changes is over; ``future`` holds its
+    outcome (the changes that applied, or the error)."""
+
+    future: Future[Any]
 
 
 @dataclass(frozen=True)

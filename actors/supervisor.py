@@ -8,8 +8,9 @@ A thin pykka actor that wires three parts together, each with one job:
 
 Record before acting: a task's start is committed before its executor is entered, and
 observers (stream events, cancel answers, the run's summary) hear of a change only after
-it is committed. The supervisor's own thread does the scheduling and waits on the
-database thread for each commit; executors, hooks and observers run on the loop.
+it is committed. The supervisor's own thread does the scheduling and hands each batch
+of changes to the database thread, going on with the next while it is written (its
+commit comes back as a message); executors, hooks and observers run on the loop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import suppress
 from functools import partial
 from typing import Any
@@ -29,6 +31,7 @@ from aipartnerupflow.actors.job import JobRunner, merged_inputs, plan_job
 from aipartnerupflow.actors.messages import (
     Abandon,
     Cancel,
+    Committed,
     HookFailed,
     InputsChanged,
     Job,
@@ -135,7 +138,13 @@ class TreeSupervisor(pykka.ThreadingActor):
         if isinstance(message, Abandon):
             self._abandon(message.error)
             return None
-        if isinstance(message, Start):
+        if isinstance(message, Committed):
+            try:
+                self.recorder.arrived(message.future)
+            except LeaseLostError as exc:
+                self._abandon(exc)
+                return None
+        elif isinstance(message, Start):
             self._start()
         elif isinstance(message, Outcomes):
             for outcome in message.outcomes:
@@ -160,13 +169,13 @@ class TreeSupervisor(pykka.ThreadingActor):
             self._stopped(message)
         self._start_ready()
         if self.recorder.due or self.actor_inbox.empty() or self._starved():
-            try:
-                self.recorder.flush()
-            except LeaseLostError as exc:
-                self._abandon(exc)
-                return None
+            self.recorder.send(self._arrived)
             self._finish_if_done()
         return None
+
+    def _arrived(self, future: Future[Any]) -> None:
+        # On the database thread: the commit's outcome is handled in turn, as a message.
+        self._tell_self(Committed(future))
 
     def _abandon(self, error: BaseException) -> None:
         """Stop every running executor and end without recording anything more: another
