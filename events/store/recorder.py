@@ -33,7 +33,6 @@ from sqlalchemy import (
     Table,
     Uuid,
     select,
-    text,
 )
 from sqlalchemy import exc as sa_exc
 
@@ -62,15 +61,41 @@ events_table = Table(
 )
 
 
+_LAST_POSITION = f"SELECT max(position) FROM {events_table.name}"
+#: Held by a PostgreSQL writer from its log insert to its commit (the key is arbitrary,
+#: fixed: "apflow" in ASCII, so it cannot collide with the application's own keys by chance).
+_APPEND_TURN = "SELECT pg_advisory_xact_lock(107135382613879)"
+
+
 def _last_position(connection: Connection) -> int | None:
-    sql = f"SELECT max(position) FROM {events_table.name}"
-    position: int | None = Read(sql, ()).rows(connection)[0][0]
+    position: int | None = Read(_LAST_POSITION, ()).rows(connection)[0][0]
     return position
 
 
-#: Held by a PostgreSQL writer from its log insert to its commit (the key is arbitrary,
-#: fixed: "apflow" in ASCII, so it cannot collide with the application's own keys by chance).
-_APPEND_TURN = text("SELECT pg_advisory_xact_lock(107135382613879)")
+def _take_turn(connection: Connection) -> int | None:
+    """The last position of the log, read once this writer's turn to append has come.
+
+    PostgreSQL: writers take turns from here to their commit, so positions are
+    contiguous and commit in order (a reader that saw position n will never see a
+    smaller one appear). A transaction-scoped advisory lock does it without locking the
+    table: writers do everything else (commands, projections, snapshots) concurrently,
+    since the log's own insert is the last write of a save. Both statements go in one
+    round trip; each reads its own snapshot, so the second sees every earlier turn.
+    SQLite needs no lock: a write transaction already excludes other writers.
+    """
+    if connection.dialect.name != "postgresql":
+        return _last_position(connection)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"{_APPEND_TURN}; {_LAST_POSITION}")
+        cursor.nextset()
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    assert row is not None
+    position: int | None = row[0]
+    return position
+
 
 _EVENT_COLUMNS = ("position", "tree_id", "version", "task_id", "timestamp", "topic", "state")
 
@@ -231,8 +256,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
         if not rows:
             return []
         with self.connections.begin() as connection:
-            self._lock(connection)
-            first = (_last_position(connection) or 0) + 1
+            first = (_take_turn(connection) or 0) + 1
             positions = range(first, first + len(rows))
             insert = bulk_insert(self.table, _EVENT_COLUMNS, connection.dialect)
             try:
@@ -243,16 +267,6 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
                 # A version (or position) taken by another writer: optimistic concurrency.
                 raise IntegrityError(str(getattr(exc, "orig", exc))) from exc
         return list(positions)
-
-    def _lock(self, connection: Connection) -> None:
-        # PostgreSQL: writers take turns from here to their commit, so positions are
-        # contiguous and commit in order (a reader that saw position n will never see a
-        # smaller one appear). A transaction-scoped advisory lock does it without locking
-        # the table: writers do everything else (commands, projections, snapshots)
-        # concurrently, since the log's own insert is the last write of a save.
-        # SQLite needs nothing: a write transaction already excludes other writers.
-        if connection.dialect.name == "postgresql":
-            connection.execute(_APPEND_TURN)
 
     def select_notifications(
         self,
