@@ -12,6 +12,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from functools import partial
 from typing import Any, TypeVar
 
@@ -115,7 +116,8 @@ class LogDatabase:
 
     def close(self) -> None:
         """Finish queued work and release the connections."""
-        self._worker.submit(self.connections.release)
+        with suppress(RuntimeError):  # closed before: the worker takes nothing more
+            self._worker.submit(self.connections.release)
         self._worker.shutdown(wait=True)
         self.engine.dispose()
 
