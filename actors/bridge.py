@@ -58,22 +58,41 @@ class LoopBridge:
         outcomes, self._outbox = self._outbox, []
         self.report(outcomes)
 
-    async def cancel(self, task_ids: list[str]) -> dict[str, Any]:
-        """Ask each executor for its partial result, then stop its coroutine."""
+    def ask_reports(self, task_ids: list[str], reported: Callable[[dict[str, Any]], None]) -> None:
+        """Ask each executor for its partial result (its ``cancel()``), then hand them to
+        ``reported``; ``{}`` when the loop shuts down first. The jobs go on running until
+        ``stop``: the supervisor stops them once their cancel is recorded."""
+
+        async def collect() -> None:
+            try:
+                reports = await self._reports(task_ids)
+            except BaseException:
+                reported({})
+                raise
+            reported(reports)
+
+        self.loop.create_task(collect())
+
+    async def _reports(self, task_ids: list[str]) -> dict[str, Any]:
         reports: dict[str, Any] = {}
         for task_id in task_ids:
             executor = self.runner.instances.get(task_id)
             cancel = getattr(executor, "cancel", None)
-            if cancel is not None:
-                try:
-                    report = cancel()
-                    reports[task_id] = await report if inspect.isawaitable(report) else report
-                except Exception as exc:  # a failing cancel() must not stop the cancel
-                    reports[task_id] = {"cancel_error": f"{type(exc).__name__}: {exc}"}
+            if cancel is None:
+                continue
+            try:
+                report = cancel()
+                reports[task_id] = await report if inspect.isawaitable(report) else report
+            except Exception as exc:  # a failing cancel() must not stop the cancel
+                reports[task_id] = {"cancel_error": f"{type(exc).__name__}: {exc}"}
+        return reports
+
+    def stop(self, task_ids: list[str]) -> None:
+        """Stop the jobs of these tasks (their executors' coroutines)."""
+        for task_id in task_ids:
             handle = self.handles.get(task_id)
             if handle is not None:
                 handle.cancel()
-        return reports
 
     def stop_all(self) -> None:
         """Stop every running job without a word to its executor (the tree's run is over)."""

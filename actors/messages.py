@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import traceback as tb
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,14 @@ class Outcome:
         trace = "".join(tb.format_exception(exc)) if exc.__traceback__ is not None else None
         message = str(exc) or repr(exc)
         return cls(task_id, TaskStatus.FAILED, result, message, type(exc).__name__, trace)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The transaction of a batch of the run's changes is over; ``future`` holds its
+    outcome (the changes that applied, or the error)."""
+
+    future: Future[Any]
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,16 @@ in one transaction, when it asks (inbox empty, or enough pending): commits are b
 fsync, so batching them is the main speed lever. What must wait for the changes made so
 far to be durable (starting an executor, answering a caller) is queued with ``then`` and
 runs only after that commit.
+
+``send`` hands a batch to the database thread without waiting for it, so the supervisor
+goes on taking outcomes (and the loop running jobs) while the database writes and
+syncs; the next batch goes when this one is in (``arrived``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from uuid import UUID
@@ -91,6 +96,8 @@ class ChangeRecorder:
         self.flush_every = flush_every
         self._pending: list[Change] = []
         self._actions: list[Callable[[], None]] = []
+        # The batch handed to the database thread, with what waits for its commit.
+        self._out: tuple[list[Change], list[Callable[[], None]]] | None = None
 
     def record(self, change: Change) -> None:
         self._pending.append(change)
@@ -106,8 +113,8 @@ class ChangeRecorder:
 
     @property
     def settled(self) -> bool:
-        """Nothing pending and nothing waiting for a commit."""
-        return not self._pending and not self._actions
+        """Nothing pending, nothing being written and nothing waiting for a commit."""
+        return not self._pending and not self._actions and self._out is None
 
     def flush(self) -> None:
         """Commit the pending changes in one transaction, then run the waiting actions.
@@ -123,6 +130,38 @@ class ChangeRecorder:
         for action in actions:
             action()
 
+    def send(self, deliver: Callable[[Future[list[bool]]], None]) -> None:
+        """Hand the pending changes to the database thread as one transaction, without
+        waiting; ``deliver`` gets its future there, once it is over, and must pass it to
+        ``arrived``. One batch at a time: while one is out, the next piles up. With
+        nothing pending or out, the waiting actions run now."""
+        if self._out is not None:
+            return
+        if not self._pending:
+            actions, self._actions = self._actions, []
+            for action in actions:
+                action()
+            return
+        changes, self._pending = self._pending, []
+        self._out = (changes, self._actions)
+        self._actions = []
+        future = self.db.submit(
+            self.db.log.run,
+            lambda work: self._apply(work.tree(self.tree_id), changes),
+            lease=self.lease,
+        )
+        future.add_done_callback(deliver)
+
+    def arrived(self, future: Future[list[bool]]) -> None:
+        """The batch ``send`` handed out is over: report what applied, then run what
+        waited for it. Re-raises the transaction's error, and then nothing waiting runs."""
+        assert self._out is not None, "no batch is out"
+        (changes, actions), self._out = self._out, None
+        applied = future.result()
+        self.on_commit([c for c, ok in zip(changes, applied, strict=True) if ok])
+        for action in actions:
+            action()
+
     def write(self, command: Callable[[Work], T]) -> T:
         """The one place a running tree writes to the log: run ``command`` in a unit of
         work on the database thread and commit what it changed, fenced by the tree's
@@ -133,6 +172,7 @@ class ChangeRecorder:
         """Drop what is pending and what waits for it: the tree's run is over."""
         self._pending = []
         self._actions = []
+        self._out = None
 
     @staticmethod
     def _apply(tree: TaskTree, changes: list[Change]) -> list[bool]:

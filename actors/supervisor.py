@@ -8,8 +8,9 @@ A thin pykka actor that wires three parts together, each with one job:
 
 Record before acting: a task's start is committed before its executor is entered, and
 observers (stream events, cancel answers, the run's summary) hear of a change only after
-it is committed. The supervisor's own thread does the scheduling and waits on the
-database thread for each commit; executors, hooks and observers run on the loop.
+it is committed. The supervisor's own thread does the scheduling and hands each batch
+of changes to the database thread, going on with the next while it is written (its
+commit comes back as a message); executors, hooks and observers run on the loop.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from aipartnerupflow.actors.job import JobRunner, merged_inputs, plan_job
 from aipartnerupflow.actors.messages import (
     Abandon,
     Cancel,
+    Committed,
     HookFailed,
     InputsChanged,
     Job,
@@ -95,6 +97,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         super().__init__()
         self.db = db
         self.tree_id = tree_id
+        self.tree_name = str(tree_id)  # for the log line of every task
         self.root_id = root_id
         self.loop = loop
         self.registry = registry
@@ -135,7 +138,13 @@ class TreeSupervisor(pykka.ThreadingActor):
         if isinstance(message, Abandon):
             self._abandon(message.error)
             return None
-        if isinstance(message, Start):
+        if isinstance(message, Committed):
+            try:
+                self.recorder.arrived(message.future)
+            except LeaseLostError as exc:
+                self._abandon(exc)
+                return None
+        elif isinstance(message, Start):
             self._start()
         elif isinstance(message, Outcomes):
             for outcome in message.outcomes:
@@ -160,13 +169,13 @@ class TreeSupervisor(pykka.ThreadingActor):
             self._stopped(message)
         self._start_ready()
         if self.recorder.due or self.actor_inbox.empty() or self._starved():
-            try:
-                self.recorder.flush()
-            except LeaseLostError as exc:
-                self._abandon(exc)
-                return None
+            self.recorder.send(self._arrived)
             self._finish_if_done()
         return None
+
+    def _arrived(self, future: Future[Any]) -> None:
+        # On the database thread: the commit's outcome is handled in turn, as a message.
+        self._tell_self(Committed(future))
 
     def _abandon(self, error: BaseException) -> None:
         """Stop every running executor and end without recording anything more: another
@@ -281,7 +290,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         started = self.started_at.pop(outcome.task_id, None)
         log.info(
             "task_" + outcome.status,
-            tree_id=str(self.tree_id),
+            tree_id=self.tree_name,
             task_id=outcome.task_id,
             attempt=state["attempt"],
             duration=None if started is None else round(time.monotonic() - started, 6),
@@ -302,25 +311,21 @@ class TreeSupervisor(pykka.ThreadingActor):
         for task_id in done.now:
             self._record_end(Outcome(task_id, TaskStatus.CANCELLED, error=request.message), cause)
         self._fail_blocked(done.blocked)
-        victims = [task_id for task_id in scope if task_id in {*done.now, *done.to_stop}]
+        hit = {*done.now, *done.to_stop}
+        victims = [task_id for task_id in scope if task_id in hit]
         if not done.to_stop:
             answer = cancelled(request.task_id, request.message, victims)
             self.recorder.then(partial(request.reply, answer))
             return
         self.stopping.update(done.to_stop)
-        stopping = asyncio.run_coroutine_threadsafe(self.bridge.cancel(done.to_stop), self.loop)
-        stopping.add_done_callback(partial(self._reports_arrived, request, victims, done.to_stop))
+        reported = partial(self._reports_arrived, request, victims, done.to_stop)
+        self._to_loop(self.bridge.ask_reports, done.to_stop, reported)
 
     def _reports_arrived(
-        self,
-        request: Cancel,
-        victims: list[str],
-        stopped: list[str],
-        reports: Future[dict[str, Any]],
+        self, request: Cancel, victims: list[str], stopped: list[str], reports: dict[str, Any]
     ) -> None:
-        # Runs on the loop thread; a loop that shut down first leaves no reports.
-        answer = {} if reports.cancelled() or reports.exception() else reports.result()
-        self._tell_self(Stopped(request, victims, stopped, answer))
+        # Runs on the loop thread.
+        self._tell_self(Stopped(request, victims, stopped, reports))
 
     def _stopped(self, message: Stopped) -> None:
         request = message.request
@@ -333,6 +338,9 @@ class TreeSupervisor(pykka.ThreadingActor):
         report = message.reports.get(request.task_id)
         answer = cancelled(request.task_id, request.message, message.victims, report)
         self.recorder.then(partial(request.reply, answer))
+        # Recorded, then acted on: the jobs stop once their cancel is committed (after the
+        # answer, which waits on nothing they do).
+        self.recorder.then(partial(self._to_loop, self.bridge.stop, message.stopped))
 
     # ---------------------------------------------------------------- writing
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from aipartnerupflow.errors import TaskNotFoundError
 from aipartnerupflow.events.domain.tree import TaskTree
+from aipartnerupflow.events.store.bulk import prebuilt_read
 from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
 from aipartnerupflow.runtime.session import Database
@@ -16,7 +17,6 @@ from aipartnerupflow.runtime.session import Database
 _tasks = TaskModel.__table__
 
 # Built once: every single-task call runs them, and building costs more than running.
-_TREE_OF_TASK = select(_tasks.c.tree_id).where(_tasks.c.id == bindparam("id"))
 _TASK_BY_ID = select(_tasks).where(_tasks.c.id == bindparam("id"))
 
 
@@ -28,10 +28,12 @@ class TaskQueries:
 
     def tree_id_of(self, task_id: str) -> UUID:
         with self.db.connections.begin() as connection:
-            tree_id = connection.execute(_TREE_OF_TASK, {"id": task_id}).scalar()
-        if tree_id is None:
+            read = prebuilt_read(_tasks, ("tree_id",), (("id", "="),), connection.dialect)
+            rows = read.rows(connection, task_id)
+        if not rows:
             raise TaskNotFoundError(task_id)
-        return tree_id
+        tree_id = rows[0][0]  # SQLite gives the stored hex, PostgreSQL a UUID
+        return tree_id if isinstance(tree_id, UUID) else UUID(tree_id)
 
     def existing_ids(self, connection: Connection, ids: Iterable[str]) -> list[str]:
         wanted = list(ids)

@@ -260,18 +260,18 @@ class TaskRepository:
         check_task_id(task_id, field="task_id")
         cause = current_cause()
 
-        def run(work: Work) -> None:
+        def run(work: Work) -> TaskTree:
             tree = work.tree(self.queries.tree_id_of(task_id))
             command(tree, _cause(cause, tree.require(task_id)))
+            return tree
 
-        def run_then_read() -> TaskModel | None:
-            self.db.log.run(run)
-            return self.queries.get(task_id)
+        def run_then_copy() -> TaskModel:
+            tree = self.db.log.run(run)
+            # The committed state the projection row was just written from: no read back.
+            return TaskModel.detached_copy(tree.tasks[task_id], tree.id)
 
         # One trip to the database thread, not two: the call's latency is mostly hops.
-        model = await self.db.run(run_then_read)
-        assert model is not None
-        return model
+        return await self.db.run(run_then_copy)
 
     # ----------------------------------------------------------------- delete
 

@@ -1,4 +1,5 @@
-"""Bulk writes for the hot paths (the event log and the task projection).
+"""Bulk writes and prebuilt reads for the hot paths (the event log, the task projection,
+the checks every commit of a running tree makes).
 
 SQLAlchemy's executemany compiles parameters row by row; here each column's bind
 processor (the same one SQLAlchemy would use, so values are stored identically) is
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Connection, LargeBinary, Table
@@ -107,6 +108,13 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
     driver's datetime adapter do in two (a third of the cost, for several per row)."""
     if value is None:
         return None
+    return _utc_text(value)
+
+
+# An event's time is written several times in one save (the event, the task's
+# updated_at, started_at or completed_at): each is formatted once.
+@lru_cache(maxsize=4096)
+def _utc_text(value: datetime) -> str:
     if value.tzinfo is UTC:  # the usual case: the same text, less its "+00:00"
         return value.isoformat(" ")[:-6]
     if value.tzinfo is not None:
@@ -179,3 +187,58 @@ def bulk_delete(table: Table, key: str, dialect: Dialect) -> BulkStatement:
         head + f"= {_marker(dialect)}",
         (lambda n: head + "IN (" + ", ".join("?" * n) + ")") if _is_sqlite(dialect) else None,
     )
+
+
+class Read:
+    """A SELECT of fixed shape run on the driver's cursor, for reads every commit makes:
+    SQLAlchemy's statement machinery costs several times what such a read costs.
+
+    Parameters are converted by their columns' bind processors (so they match the stored
+    form); rows come back as the driver returns them, which suits integers, strings and
+    bytes.
+    """
+
+    def __init__(self, sql: str, processors: Sequence[Processor]) -> None:
+        self.sql = sql
+        self.processors = tuple(processors)
+
+    def rows(self, connection: Connection, *params: Any) -> list[Any]:
+        values = [
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(self.processors, params, strict=True)
+        ]
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(self.sql, values)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
+@cache
+def prebuilt_read(
+    table: Table,
+    columns: tuple[str, ...],
+    where: tuple[tuple[str, str], ...],
+    dialect: Dialect,
+    *,
+    order_by: str | None = None,
+    desc: bool = False,
+    limit: bool = False,
+    for_update: bool = False,
+) -> Read:
+    """``SELECT columns FROM table WHERE column op ? AND ...``; ``where`` lists (column,
+    operator) pairs, whose values ``Read.rows`` takes in that order, then the limit."""
+    quote = dialect.identifier_preparer.quote
+    mark = _marker(dialect)
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {table.name}"
+    if where:
+        sql += " WHERE " + " AND ".join(f"{quote(c)} {op} {mark}" for c, op in where)
+    if order_by is not None:
+        sql += f" ORDER BY {quote(order_by)}" + (" DESC" if desc else "")
+    if limit:
+        sql += f" LIMIT {mark}"
+    if for_update:
+        sql += " FOR UPDATE"
+    processors = [_processor(table.c[c].type, dialect) for c, _ in where]
+    return Read(sql, [*processors, *([None] if limit else [])])

@@ -37,7 +37,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
-    bindparam,
     delete,
     insert,
     literal_column,
@@ -49,6 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from aipartnerupflow.errors import LeaseLostError
+from aipartnerupflow.events.store.bulk import prebuilt_read
 
 lease_metadata = MetaData()
 
@@ -152,24 +152,23 @@ def _insert_ignoring_conflict(connection: Connection) -> Any:
 
 
 @cache
-def _current_holder(for_update: bool) -> Any:
-    # Built once: every commit of a running tree runs it, and building a statement
-    # costs several times more than executing it.
-    c = leases_table.c
-    query = select(c.owner, c.token).where(c.tree_id == bindparam("tree_id"))
-    return query.with_for_update() if for_update else query
-
-
 def check(connection: Connection, lease: Lease) -> None:
     """Raise LeaseLostError unless ``lease`` is still the tree's current one.
 
     Runs inside the transaction that commits the tree's events; on PostgreSQL the row
     stays locked until that commit, so no takeover can slip in between.
     """
-    row = connection.execute(
-        _current_holder(connection.dialect.name == "postgresql"), {"tree_id": lease.tree_id}
-    ).first()
-    if row is None or row.owner != lease.owner or row.token != lease.token:
+    dialect = connection.dialect
+    # Prebuilt and run on the driver's cursor: every commit of a running tree runs it.
+    read = prebuilt_read(
+        leases_table,
+        ("owner", "token"),
+        (("tree_id", "="),),
+        dialect,
+        for_update=dialect.name == "postgresql",
+    )
+    rows = read.rows(connection, lease.tree_id)
+    if not rows or rows[0][0] != lease.owner or rows[0][1] != lease.token:
         raise LeaseLostError(
             f"tree {lease.tree_id} is no longer owned by {lease.owner} (token {lease.token}): "
             "another process took it over"

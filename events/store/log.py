@@ -88,6 +88,7 @@ class TaskLog(Application):
 
     name = "aipartnerupflow"
     mapper: LogMapper
+    recorder: EventRecorder
     snapshot_interval = 1000
     commit_attempts = 3
 
@@ -177,7 +178,7 @@ class TaskLog(Application):
         # Application.save() would also wrap each event in Recording and Notification
         # objects that nothing here reads; on the hot path they cost more than encoding.
         events = [event for _, pending in batch for event in pending]
-        stored = list(map(self.mapper.to_stored_event, events))
+        rows = list(map(self.mapper.to_row, events))
         try:
             for tree, _ in batch:
                 # Not collect_events(): it pops the list from the front, one event at a
@@ -192,7 +193,7 @@ class TaskLog(Application):
             raise IntegrityError(str(exc.orig)) from exc
         # The log's insert comes last: on PostgreSQL it waits for the writers ahead to
         # commit, and everything before it runs meanwhile.
-        self.recorder.insert_events(stored)
+        self.recorder.insert_rows(rows)
         if self.repository.cache is not None:
             for tree, _ in batch:
                 self.repository.cache.put(tree.id, tree)

@@ -30,6 +30,10 @@ class LoggedEvent(StoredEvent):
     timestamp: datetime | None = None
 
 
+#: One row of the log less its position: tree id, version, task id, time, topic, state.
+EventRow = tuple[UUID, int, str | None, datetime, str, bytes]
+
+
 class LogMapper(Mapper[UUID]):
     """Encodes events with msgpack under their stable names; adds task id and time."""
 
@@ -37,6 +41,19 @@ class LogMapper(Mapper[UUID]):
         super().__init__(MsgpackTranscoder())
 
     def to_stored_event(self, domain_event: Any) -> LoggedEvent:
+        tree_id, version, task_id, timestamp, topic, state = self.to_row(domain_event)
+        return LoggedEvent(
+            originator_id=tree_id,
+            originator_version=version,
+            topic=topic,
+            state=state,
+            task_id=task_id,
+            timestamp=timestamp,
+        )
+
+    def to_row(self, domain_event: Any) -> EventRow:
+        """The event as a row of the log, less its position (what a save writes: no
+        ``StoredEvent`` in between)."""
         cls = type(domain_event)
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
@@ -47,13 +64,13 @@ class LogMapper(Mapper[UUID]):
         class_version = getattr(cls, "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        return LoggedEvent(
-            originator_id=originator_id,
-            originator_version=originator_version,
-            topic=topic_of(cls),
-            state=self.transcoder.encode(state),
-            task_id=getattr(domain_event, "task_id", None),
-            timestamp=domain_event.timestamp,
+        return (
+            originator_id,
+            originator_version,
+            getattr(domain_event, "task_id", None),
+            domain_event.timestamp,
+            topic_of(cls),
+            self.transcoder.encode(state),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:

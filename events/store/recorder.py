@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -30,18 +29,14 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    Select,
     String,
     Table,
     Uuid,
-    bindparam,
-    func,
     select,
-    text,
 )
 from sqlalchemy import exc as sa_exc
 
-from aipartnerupflow.events.store.bulk import bulk_insert
+from aipartnerupflow.events.store.bulk import Read, bulk_insert, prebuilt_read
 from aipartnerupflow.events.store.sqltypes import UTCDateTime
 
 event_metadata = MetaData()
@@ -65,10 +60,42 @@ events_table = Table(
     Index("ix_event_log_task", "task_id"),
 )
 
-_LAST_POSITION = select(func.max(events_table.c.position))
+
+_LAST_POSITION = f"SELECT max(position) FROM {events_table.name}"
 #: Held by a PostgreSQL writer from its log insert to its commit (the key is arbitrary,
 #: fixed: "apflow" in ASCII, so it cannot collide with the application's own keys by chance).
-_APPEND_TURN = text("SELECT pg_advisory_xact_lock(107135382613879)")
+_APPEND_TURN = "SELECT pg_advisory_xact_lock(107135382613879)"
+
+
+def _last_position(connection: Connection) -> int | None:
+    position: int | None = Read(_LAST_POSITION, ()).rows(connection)[0][0]
+    return position
+
+
+def _take_turn(connection: Connection) -> int | None:
+    """The last position of the log, read once this writer's turn to append has come.
+
+    PostgreSQL: writers take turns from here to their commit, so positions are
+    contiguous and commit in order (a reader that saw position n will never see a
+    smaller one appear). A transaction-scoped advisory lock does it without locking the
+    table: writers do everything else (commands, projections, snapshots) concurrently,
+    since the log's own insert is the last write of a save. Both statements go in one
+    round trip; each reads its own snapshot, so the second sees every earlier turn.
+    SQLite needs no lock: a write transaction already excludes other writers.
+    """
+    if connection.dialect.name != "postgresql":
+        return _last_position(connection)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"{_APPEND_TURN}; {_LAST_POSITION}")
+        cursor.nextset()
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    assert row is not None
+    position: int | None = row[0]
+    return position
+
 
 _EVENT_COLUMNS = ("position", "tree_id", "version", "task_id", "timestamp", "topic", "state")
 
@@ -89,11 +116,28 @@ def _driver_integrity_error(connection: Connection) -> type[Exception]:
 
 
 class Connections:
-    """The connection of the unit of work running on this thread, or a short-lived one."""
+    """The connection of the unit of work running on this thread, or a short-lived one.
+
+    The thread that ``hold()`` names (the database worker) keeps one connection open
+    across its units of work: taking a connection from the pool and resetting it on
+    return costs more than a small commit.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._local = threading.local()
+        self._holder: threading.Thread | None = None
+        self._held: Connection | None = None
+
+    def hold(self) -> None:
+        """Keep a connection open for the calling thread's units of work."""
+        self._holder = threading.current_thread()
+
+    def release(self) -> None:
+        """Close the held connection (on the thread that holds it)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -102,12 +146,28 @@ class Connections:
         if current is not None:
             yield current
             return
-        with self.engine.begin() as connection:
-            self._local.connection = connection
-            try:
+        if threading.current_thread() is not self._holder:
+            with self.engine.begin() as connection, self._joined(connection):
                 yield connection
-            finally:
-                self._local.connection = None
+            return
+        held = self._held
+        if held is None or held.invalidated:
+            held = self._held = self.engine.connect()
+        try:
+            with held.begin(), self._joined(held):
+                yield held
+        except BaseException:
+            # A failed unit of work may have left the connection broken: start afresh.
+            self.release()
+            raise
+
+    @contextmanager
+    def _joined(self, connection: Connection) -> Iterator[None]:
+        self._local.connection = connection
+        try:
+            yield
+        finally:
+            self._local.connection = None
 
 
 def _stored_events(originator_id: UUID | str, rows: Sequence[Any]) -> list[StoredEvent]:
@@ -117,20 +177,6 @@ def _stored_events(originator_id: UUID | str, rows: Sequence[Any]) -> list[Store
         )
         for version, topic, state in rows
     ]
-
-
-@cache
-def _stream_query(table: Table, gt: bool, lte: bool, desc: bool, limit: bool) -> Select[Any]:
-    """A read of one stream, built once per shape: every load of a cached tree reads its
-    stream for newer events, and building a statement costs more than running it."""
-    c = table.c
-    query = select(c.version, c.topic, c.state).where(c.tree_id == bindparam("tree_id"))
-    if gt:
-        query = query.where(c.version > bindparam("gt"))
-    if lte:
-        query = query.where(c.version <= bindparam("lte"))
-    query = query.order_by(c.version.desc() if desc else c.version)
-    return query.limit(bindparam("limit")) if limit else query
 
 
 class _StreamRecorder(AggregateRecorder):
@@ -147,10 +193,21 @@ class _StreamRecorder(AggregateRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
-        query = _stream_query(self.table, gt is not None, lte is not None, desc, limit is not None)
-        values = {"tree_id": originator_id, "gt": gt, "lte": lte, "limit": limit}
+        # Every load of a cached tree reads its stream for newer events: prebuilt, per shape.
+        where = (("tree_id", "="), *((("version", ">"),) if gt is not None else ()))
+        where += (("version", "<="),) if lte is not None else ()
+        params = [v for v in (originator_id, gt, lte, limit) if v is not None]
         with self.connections.begin() as connection:
-            return _stored_events(originator_id, connection.execute(query, values).all())
+            read = prebuilt_read(
+                self.table,
+                ("version", "topic", "state"),
+                where,
+                connection.dialect,
+                order_by="version",
+                desc=desc,
+                limit=limit is not None,
+            )
+            return _stored_events(originator_id, read.rows(connection, *params))
 
 
 class SnapshotRecorder(_StreamRecorder):
@@ -180,41 +237,36 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
         super().__init__(connections, events_table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
-        if not stored_events:
+        rows = [
+            (
+                e.originator_id,
+                e.originator_version,
+                getattr(e, "task_id", None),
+                getattr(e, "timestamp", None),
+                e.topic,
+                e.state,
+            )
+            for e in stored_events
+        ]
+        return self.insert_rows(rows)
+
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Append rows (tree id, version, task id, time, topic, state) at the next
+        positions; returns the positions."""
+        if not rows:
             return []
         with self.connections.begin() as connection:
-            self._lock(connection)
-            first = (connection.execute(_LAST_POSITION).scalar() or 0) + 1
-            positions = list(range(first, first + len(stored_events)))
-            rows = [
-                (
-                    position,
-                    e.originator_id,
-                    e.originator_version,
-                    getattr(e, "task_id", None),
-                    getattr(e, "timestamp", None),
-                    e.topic,
-                    e.state,
-                )
-                for position, e in zip(positions, stored_events, strict=True)
-            ]
+            first = (_take_turn(connection) or 0) + 1
+            positions = range(first, first + len(rows))
             insert = bulk_insert(self.table, _EVENT_COLUMNS, connection.dialect)
             try:
-                insert.execute(connection, rows)
+                insert.execute(
+                    connection, [(p, *row) for p, row in zip(positions, rows, strict=True)]
+                )
             except (sa_exc.IntegrityError, _driver_integrity_error(connection)) as exc:
                 # A version (or position) taken by another writer: optimistic concurrency.
                 raise IntegrityError(str(getattr(exc, "orig", exc))) from exc
-        return positions
-
-    def _lock(self, connection: Connection) -> None:
-        # PostgreSQL: writers take turns from here to their commit, so positions are
-        # contiguous and commit in order (a reader that saw position n will never see a
-        # smaller one appear). A transaction-scoped advisory lock does it without locking
-        # the table: writers do everything else (commands, projections, snapshots)
-        # concurrently, since the log's own insert is the last write of a save.
-        # SQLite needs nothing: a write transaction already excludes other writers.
-        if connection.dialect.name == "postgresql":
-            connection.execute(_APPEND_TURN)
+        return list(positions)
 
     def select_notifications(
         self,
@@ -248,7 +300,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
 
     def max_notification_id(self) -> int | None:
         with self.connections.begin() as connection:
-            return connection.execute(_LAST_POSITION).scalar()
+            return _last_position(connection)
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:
         raise NotImplementedError("follow the log by polling select_notifications()")

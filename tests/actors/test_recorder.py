@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -68,3 +70,46 @@ async def test_due_after_enough_pending_changes(db: Database) -> None:
     assert not recorder.due
     recorder.record(Change("a", "progress", CAUSE, {"progress": 0.2}))
     assert recorder.due
+
+
+async def test_send_hands_one_batch_out_and_actions_wait_for_its_arrival(db: Database) -> None:
+    recorder = await planted(db)
+    committed: list[list[str]] = []
+    recorder.on_commit = lambda applied: committed.append([c.task_id for c in applied])
+    delivered: list[Future[list[bool]]] = []
+    arrived = threading.Event()
+
+    def deliver(future: Future[list[bool]]) -> None:
+        delivered.append(future)
+        arrived.set()
+
+    ran: list[str] = []
+    recorder.record(Change("a", "start", CAUSE, {"attempt": 1}))
+    recorder.then(lambda: ran.append("first"))
+    recorder.send(deliver)
+    recorder.record(Change("b", "start", CAUSE, {"attempt": 1}))
+    recorder.then(lambda: ran.append("second"))
+    recorder.send(deliver)  # the first batch is still out: the second waits
+    assert arrived.wait(10)
+    assert len(delivered) == 1 and ran == [] and not recorder.settled
+    recorder.arrived(delivered[0])
+    assert committed == [["a"]] and ran == ["first"]
+    arrived.clear()
+    recorder.send(deliver)
+    assert arrived.wait(10)
+    recorder.arrived(delivered[1])
+    assert committed == [["a"], ["b"]] and ran == ["first", "second"]
+    assert recorder.settled
+    assert [e["type"] for e in history(db, task_id="b")] == ["created", "started"]
+
+
+async def test_a_failed_batch_runs_nothing_that_waited_for_it(db: Database) -> None:
+    recorder = await planted(db)
+    ran: list[str] = []
+    recorder.record(Change("b", "inputs", CAUSE, {"inputs": {"when": object()}}))
+    recorder.then(lambda: ran.append("action"))
+    done: Future[Future[list[bool]]] = Future()
+    recorder.send(done.set_result)
+    with pytest.raises(TaskValidationError):
+        recorder.arrived(done.result(timeout=10))
+    assert ran == [] and recorder.settled
