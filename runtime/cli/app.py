@@ -415,7 +415,8 @@ def tasks_history(
             entries = await database.run(history, database, task.id)
         lines = readable_history(entries)
         if not emit(console, output, lines):
-            console.print(history_lines(lines, tree=tree, wide=wide, full=full))
+            # A log: long lines are left whole (the terminal wraps them), never cut or folded.
+            console.print(history_lines(lines, tree=tree, wide=wide, full=full), soft_wrap=True)
 
     run_async(False, show)
 
