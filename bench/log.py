@@ -21,6 +21,11 @@ session's own settings, printed in the header):
    and completed in batches (about 30k events, with snapshots), at the newest position
    and in the middle of its stream; on the same tree, ``history`` of one task (3 events)
    and of the whole tree.
+4. Only with ``--only million`` (about a minute): a tree of 1,000 tasks whose log
+   reaches 1,000,000 events (every task reports progress 1,000 times, a commit per
+   round of 1,000 events): the append rate, ``tree_at`` at positions spread over the
+   whole stream, and the process's peak memory after 10% and after 100% of the events
+   (bounded by the tree, it should not grow with the log).
 
 Every figure is the median over the runs with [min .. max]; targets are printed next to
 them and never asserted.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import resource
 import sqlite3
 import statistics
 import sys
@@ -90,6 +96,7 @@ TREE_AT_TARGET = Target(50, at_least=False)
 SINGLE_CHANGE_TARGET = Target(1, at_least=False)
 TASK_HISTORY_TARGET = Target(5, at_least=False)
 TREE_HISTORY_TARGET = Target(300, at_least=False)
+MILLION_TREE_AT_TARGET = Target(200, at_least=False)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -291,13 +298,67 @@ async def tree_at_times(sizes: Sizes) -> None:
             )
 
 
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def million_events(sizes: Sizes) -> None:
+    """A 1,000-task tree whose log reaches a million events through progress reports."""
+    tasks, rounds = (1000, 1000) if sizes.tree_size == FULL.tree_size else (100, 100)
+    with fresh_database("million") as db:
+        array = tree_array("m", [tasks - 1])
+        tree_id = await plant(db, array)
+        ids = task_ids(array)
+
+        def report_progress(work: Any, share: float | None) -> None:
+            tree = work.tree(tree_id)
+            for task_id in ids:
+                tree.set_status(task_id, TaskStatus.IN_PROGRESS, CAUSE, progress=share)
+
+        started = time.perf_counter()
+        db.call(db.log.run, partial(report_progress, share=None))  # every task starts
+        tenth = 0.0
+        for step in range(1, rounds + 1):
+            db.call(db.log.run, partial(report_progress, share=step / (rounds + 1)))
+            if step == rounds // 10:
+                tenth = peak_mb()
+        seconds = time.perf_counter() - started
+        end = log_position(db)
+        report(
+            f"append: {end:,} events, {tasks:,} tasks x {rounds:,} progress reports",
+            [end / seconds],
+            "events/s",
+        )
+        spread = [end * k // 10 for k in range(1, 11)]
+        times = []
+        for position in spread:
+            times.extend(
+                [
+                    await timed(partial(tree_at, db, ids[0], position=position))
+                    for _ in range(sizes.runs)
+                ]
+            )
+        report(
+            f"tree_at anywhere in the {end:,}-event log ({len(spread)} positions)",
+            [t * 1000 for t in times],
+            "ms",
+            MILLION_TREE_AT_TARGET,
+        )
+        print(
+            f"peak memory: {tenth:,.0f} MB after 10% of the events, "
+            f"{peak_mb():,.0f} MB after all of them",
+            flush=True,
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--runs", type=int, help="runs of each measure (default: 5, quick: 1)")
     parser.add_argument(
         "--only",
-        choices=("append", "rebuild", "tree_at"),
+        choices=("append", "rebuild", "tree_at", "million"),
         action="append",
         help="run only these measures (repeatable)",
     )
@@ -314,8 +375,10 @@ async def main() -> None:
     )
     print(f"median over {sizes.runs} run(s) [min .. max]\n", flush=True)
     measures = {"append": append_rates, "rebuild": rebuild_rate, "tree_at": tree_at_times}
+    # The million-event log takes a minute: measured only when asked for by name.
+    measures["million"] = million_events
     for name, measure in measures.items():
-        if not args.only or name in args.only:
+        if name in (args.only or [m for m in measures if m != "million"]):
             await measure(sizes)
 
 
