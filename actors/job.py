@@ -178,7 +178,7 @@ class JobRunner:
             attempt += 1
             # The next attempt starts once its start is recorded (and the delay is over).
             recorded, done = _acknowledgement()
-            self.tell(Retrying(task_id, job.attempt + attempt, outcome.error or "", done))
+            self.tell(Retrying(task_id, job.attempt + attempt, outcome, done))
             await asyncio.gather(asyncio.sleep(job.retry_delay * 2 ** (attempt - 1)), recorded)
 
     async def _call_hook(self, task_id: str, hook: Any, *args: Any) -> Any:

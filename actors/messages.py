@@ -105,7 +105,7 @@ class Retrying:
 
     task_id: str
     attempt: int
-    error: str
+    failed: Outcome  # how the attempt before it ended
     recorded: Callable[[], None]
 
 

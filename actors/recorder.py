@@ -27,7 +27,7 @@ from aipartnerupflow.events.store.log import Work
 
 T = TypeVar("T")
 
-ChangeKind = Literal["start", "progress", "finish", "inputs", "hook_failed"]
+ChangeKind = Literal["start", "progress", "finish", "inputs", "hook_failed", "attempt_failed"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,11 @@ class Change:
             tree.set_status(self.task_id, values.pop("status"), self.cause, **values)
         elif self.kind == "inputs":
             tree.update_field(self.task_id, "inputs", self.values["inputs"], self.cause)
+        elif self.kind == "attempt_failed":
+            if status != TaskStatus.IN_PROGRESS:
+                return False
+            values = dict(self.values)
+            tree.record_attempt_failure(self.task_id, values.pop("attempt"), self.cause, **values)
         elif self.kind == "hook_failed":
             tree.record_hook_failure(
                 self.task_id, self.values["hook"], self.values["error"], self.cause

@@ -157,6 +157,14 @@ class TreeSupervisor(pykka.ThreadingActor):
             self._record(message.task_id, "inputs", {"inputs": message.inputs}, cause)
         elif isinstance(message, Retrying):
             if self._is_running(message.task_id):
+                failed = message.failed
+                values = {
+                    "attempt": message.attempt - 1,
+                    "error": failed.error,
+                    "error_type": failed.error_type,
+                    "traceback": failed.traceback,
+                }
+                self._record(message.task_id, "attempt_failed", values)
                 self._record(message.task_id, "start", {"attempt": message.attempt})
                 self.states[message.task_id]["attempt"] = message.attempt
             self.recorder.then(message.recorded)

@@ -8,12 +8,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from aipartnerupflow.errors import LimitExceededError, TaskNotFoundError, TaskValidationError
 from aipartnerupflow.events.domain.limits import MAX_ROW_COUNT
 from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree
 from aipartnerupflow.events.store.recorder import events_table
+from aipartnerupflow.projections.lineage import newest_event
 from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.projections.projector import TreeFold
 from aipartnerupflow.projections.projector import rebuild_projections as _rebuild
@@ -82,6 +83,10 @@ def _changes(
     }
 
 
+#: What a retried attempt's failure says (it changes no column).
+_DETAILS = ("attempt", "error", "error_type")
+
+
 def _entry(
     event: Any, position: int, tree_id: str, changes: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -131,6 +136,12 @@ def _history(
             if task_id is None:  # the tree's creation
                 entries.append(_entry(event, position, stream_name, {}))
             continue
+        if isinstance(event, TaskTree.AttemptFailed):
+            entry = _entry(event, position, stream_name, {})
+            details = {k: getattr(event, k) for k in _DETAILS}
+            entry["details"] = {k: v for k, v in details.items() if v is not None}
+            entries.append(entry)
+            continue
         columns = _own_columns(event)
         before = fold.tasks.get(event.task_id)
         if before is not None:
@@ -149,7 +160,9 @@ def history(
     Each entry has ``position`` (in the log), ``tree_id``, ``version``, ``task_id``,
     ``type``, ``schema_version``, ``timestamp``, ``cause`` and ``changes``
     (``{field: {"old": ..., "new": ...}}``); a failure raised by an executor also has
-    its ``traceback``. Deleted tasks keep their history.
+    its ``traceback``; an ``attempt_failed`` entry (an attempt that failed and is
+    retried, recorded before the next start) has ``details`` (``attempt``, ``error``,
+    ``error_type``) instead of changes. Deleted tasks keep their history.
     """
     return db.call(_history, db, task_id, tree_id)
 
@@ -182,14 +195,9 @@ def _tree_at(
     if at is not None and not isinstance(at, datetime):
         raise TaskValidationError(f"must be a datetime, got {type(at).__name__}", field="at")
     stream = _tree_of_task(db, root_id, position)
-    query = select(func.max(_c.version)).where(_c.tree_id == stream)
-    if position is not None:
-        query = query.where(_c.position <= position)
-    if at is not None:
-        query = query.where(_c.timestamp <= at)
     with db.connections.begin() as connection:
-        version = connection.execute(query).scalar()
-    tree = None if version is None else db.log.load_at(stream, version)
+        found = newest_event(connection, stream, position, at)
+    tree = None if found is None else db.log.load_at(stream, found[0])
     if tree is None or root_id not in tree.tasks:
         raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
     ids = [root_id, *tree.descendant_ids(root_id)]

@@ -21,7 +21,7 @@ _BOOKKEEPING = frozenset({"status", "updated_at", "started_at", "completed_at"})
 _UNGIVEN = _BOOKKEEPING | {"id", "created_at", "progress", "attempt", "has_children", "has_copy"}
 
 #: Events that end an attempt: their line gets the attempt's duration.
-_ENDINGS = frozenset({"completed", "failed", "cancelled", "waiting"})
+_ENDINGS = frozenset({"completed", "failed", "cancelled", "waiting", "attempt_failed"})
 
 
 def _shown_changes(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -47,7 +47,8 @@ def readable_history(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ``timestamp``, ``task_id``, ``name`` (from the task's creation, when it is in the
     entries), ``type``, ``count`` (events folded), ``attempt``, ``duration`` (seconds
     the attempt ran, on lines that end one), ``changes`` (``{field: {old, new}}``),
-    ``cause``, ``error`` and ``traceback`` (on failures).
+    ``cause``, ``error`` and ``traceback`` (on failures, also of an attempt that is
+    retried), and ``details`` of records that change no column.
     """
     names: dict[str, str] = {}
     attempts: dict[str, int] = {}
@@ -84,7 +85,8 @@ def readable_history(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             "duration": None,
             "changes": changes,
             "cause": {k: v for k, v in entry["cause"].items() if v is not None},
-            "error": changes.get("error", {}).get("new"),
+            "error": changes.get("error", {}).get("new") or entry.get("details", {}).get("error"),
+            "details": entry.get("details", {}),
             "traceback": entry.get("traceback"),
         }
         if kind in _ENDINGS:
@@ -104,6 +106,6 @@ def last_traceback(entries: Iterable[dict[str, Any]]) -> str | None:
     for entry in entries:
         if entry["type"] == "started":
             trace = None
-        elif entry["type"] == "failed":
+        elif entry["type"] in ("failed", "attempt_failed"):
             trace = entry.get("traceback")
     return trace

@@ -292,6 +292,19 @@ class TaskTree(Aggregate):
         def row_changes(self) -> RowChanges:
             return ()
 
+    class AttemptFailed(TaskEvent):
+        """An attempt failed and the task runs again (it has retries left): the failure
+        is recorded for the audit; the task stays in progress."""
+
+        attempt: int
+        error: str | None
+        error_type: str | None
+        traceback: str | None
+        kind = "attempt_failed"
+
+        def row_changes(self) -> RowChanges:
+            return ()
+
     class TaskDeleted(TaskEvent):
         parent_id: str | None
         kind = "deleted"
@@ -479,6 +492,28 @@ class TaskTree(Aggregate):
             cause=cause,
             hook=clean_message(hook, max_chars=MAX_KEY_CHARS),
             error=clean_message(error),
+        )
+
+    def record_attempt_failure(
+        self,
+        task_id: str,
+        attempt: int,
+        cause: Cause,
+        *,
+        error: str | None = None,
+        error_type: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        """Record that attempt ``attempt`` of a running task failed and it will retry."""
+        self.require(task_id)
+        self.trigger_event(
+            self.AttemptFailed,
+            task_id=task_id,
+            cause=cause,
+            attempt=attempt,
+            error=clean_message(error),
+            error_type=clean_message(error_type, max_chars=MAX_KEY_CHARS),
+            traceback=clean_traceback(traceback),
         )
 
     def delete(self, task_id: str, cause: Cause) -> list[str]:

@@ -28,6 +28,7 @@ _NAMES: dict[type, str] = {
     TaskTree.TaskProgressed: "TaskTree.TaskProgressed",
     TaskTree.TaskCopied: "TaskTree.TaskCopied",
     TaskTree.HookFailed: "TaskTree.HookFailed",
+    TaskTree.AttemptFailed: "TaskTree.AttemptFailed",
     TaskTree.TaskDeleted: "TaskTree.TaskDeleted",
     TreeForked: "TaskTree.TreeForked",
     TaskForked: "TaskTree.TaskForked",

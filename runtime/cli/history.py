@@ -24,6 +24,7 @@ _STATUS_OF = {
     "waiting": TaskStatus.WAITING,
     "completed": TaskStatus.COMPLETED,
     "failed": TaskStatus.FAILED,
+    "attempt_failed": TaskStatus.FAILED,
     "cancelled": TaskStatus.CANCELLED,
     "reset": TaskStatus.PENDING,
 }
@@ -60,6 +61,7 @@ def _changes(line: Mapping[str, Any], full: bool) -> str:
         else f"{field}: {cell(c['old'], full)} → {cell(c['new'], full)}"
         for field, c in line["changes"].items()
     ]
+    rows.extend(f"{field}: {cell(value, full)}" for field, value in line["details"].items())
     trace = line.get("traceback")
     if trace:
         rows.append(trace.rstrip() if full else f"traceback: {_last_frame(trace)}")

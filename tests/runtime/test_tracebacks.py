@@ -10,12 +10,13 @@ from aipartnerupflow import (
     ExtensionRegistry,
     TaskCreator,
     TaskManager,
+    current_execution,
     history,
     rebuild_projections,
     tree_at,
 )
 from aipartnerupflow.events.domain.limits import MAX_TRACEBACK_CHARS
-from aipartnerupflow.projections.readable import last_traceback
+from aipartnerupflow.projections.readable import last_traceback, readable_history
 
 
 def parse_the_order(order: dict[str, Any]) -> int:
@@ -81,3 +82,42 @@ async def test_a_failure_nothing_raised_has_no_traceback(db) -> None:
     blocked = history(db, task_id=then)
     assert blocked[-1]["type"] == "failed" and "traceback" not in blocked[-1]
     assert last_traceback(blocked) is None
+
+
+class Twice(BaseTask):
+    """Fails on its first two attempts, then succeeds."""
+
+    id = "twice"
+    name = "twice"
+    description = "third time lucky"
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        attempt = current_execution().attempt
+        if attempt < 3:
+            raise ValueError(f"attempt {attempt} went wrong")
+        return {"attempt": attempt}
+
+
+async def test_each_retried_attempt_keeps_its_error_and_traceback(db) -> None:
+    registry = ExtensionRegistry()
+    registry.register_executor(Twice)
+    task_id = f"twice-{uuid.uuid4().hex[:8]}"
+    spec = {"id": task_id, "name": "twice", "params": {"max_retries": 2, "retry_delay": 0}}
+    await TaskCreator(db).create_task_tree_from_array([spec])
+    assert (await TaskManager(db, registry=registry).run_tree(task_id))["status"] == "completed"
+    lines = readable_history(history(db, task_id=task_id))
+    story = [(line["type"], line["attempt"], line["error"]) for line in lines]
+    assert story == [
+        ("created", None, None),
+        ("started", 1, None),
+        ("attempt_failed", 1, "attempt 1 went wrong"),
+        ("started", 2, None),
+        ("attempt_failed", 2, "attempt 2 went wrong"),
+        ("started", 3, None),
+        ("completed", 3, None),
+    ]
+    failed = [line for line in lines if line["type"] == "attempt_failed"]
+    assert all("in execute" in line["traceback"] for line in failed)
+    assert all(line["details"]["error_type"] == "ValueError" for line in failed)
+    assert all(line["duration"] is not None for line in failed)
+    assert last_traceback(history(db, task_id=task_id)) is None  # the last attempt completed
