@@ -179,10 +179,14 @@ def plant_fork(
     """A new tree holding the planned tasks, its first events recording the lineage."""
     root_id = planned[0][0]
     tree = TaskTree(root_task_id=root_id, cause=cause)
+    # The fork is planted in one commit, at one time: sharing it lets the save format
+    # each time column once for the whole fork rather than once per task.
+    at = TaskForked.create_timestamp()
     fork_of = {"tree_id": source_tree_id, "task_id": source_root_id, "position": position}
     tree.trigger_event(
         TreeForked,
         task_id=root_id,
+        timestamp=at,
         cause={**cause, "fork_of": fork_of},
         source_tree_id=source_tree_id,
         source_root_id=source_root_id,
@@ -191,5 +195,7 @@ def plant_fork(
         rerun=rerun,
     )
     for task_id, fields, outcome in planned:
-        tree.trigger_event(TaskForked, task_id=task_id, cause=cause, fields=fields, outcome=outcome)
+        tree.trigger_event(
+            TaskForked, timestamp=at, task_id=task_id, cause=cause, fields=fields, outcome=outcome
+        )
     return tree
