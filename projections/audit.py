@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from aipartnerupflow.errors import LimitExceededError, TaskNotFoundError, TaskValidationError
 from aipartnerupflow.events.domain.limits import MAX_ROW_COUNT
 from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree
+from aipartnerupflow.events.store.bulk import prebuilt_read
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.lineage import newest_event
 from aipartnerupflow.projections.models import TaskModel
@@ -53,34 +55,48 @@ class _Tasks(dict[str, TaskState]):
         return {}
 
 
+#: Columns of a task, and a getter of their values from its state.
+_Columns = tuple[tuple[str, ...], Callable[[TaskState], tuple[Any, ...]]]
+
+
 @cache
-def _in_column_order(columns: frozenset[str]) -> tuple[str, ...]:
+def _own_columns_of(columns: frozenset[str]) -> _Columns:
+    """``columns`` in table order, and a getter of their values from a task state (all
+    of them are columns of the task table, which every state holds)."""
     order = {column: index for index, column in enumerate(TASK_COLUMNS)}
-    return tuple(sorted(columns, key=lambda c: (order.get(c, len(order)), c)))
+    ordered = tuple(sorted(columns, key=lambda c: (order.get(c, len(order)), c)))
+    if len(ordered) == 1:
+        (only,) = ordered
+        return ordered, lambda state: (state[only],)
+    return ordered, itemgetter(*ordered) if ordered else (lambda state: ())
 
 
-def _own_columns(event: TaskTree.TaskEvent) -> tuple[str, ...] | None:
-    """The columns of its own task that ``event`` may change; None for the whole row."""
+_NO_COLUMNS = _own_columns_of(frozenset())
+
+
+def _own_columns(event: TaskTree.TaskEvent) -> _Columns | None:
+    """The columns of its own task that ``event`` may change, with a getter of their
+    values; None for the whole row."""
     for task_id, columns in event.row_changes():
         if task_id == event.task_id:
-            return None if columns is None else _in_column_order(columns)
-    return ()
+            return None if columns is None else _own_columns_of(columns)
+    return _NO_COLUMNS
 
 
-def _changes(
-    columns: tuple[str, ...] | None, before: TaskState | None, after: TaskState | None
-) -> dict[str, dict[str, Any]]:
+def _row_changes(before: TaskState | None, after: TaskState | None) -> dict[str, dict[str, Any]]:
+    """A task that appears, goes, or is written whole: every field whose value changed
+    (None to None is no change, and most fields of a new task are None)."""
     if before is None:
-        return {f: {"old": None, "new": v} for f, v in (after or {}).items()}
+        return {f: {"old": None, "new": v} for f, v in (after or {}).items() if v is not None}
     if after is None:
-        return {f: {"old": v, "new": None} for f, v in before.items()}
-    if columns is None:
-        columns = tuple(after)
-    return {
-        f: {"old": before.get(f), "new": after[f]}
-        for f in columns
-        if f in after and before.get(f) != after[f]
-    }
+        return {f: {"old": v, "new": None} for f, v in before.items() if v is not None}
+    return {f: {"old": before.get(f), "new": v} for f, v in after.items() if before.get(f) != v}
+
+
+def _column_changes(
+    columns: tuple[str, ...], old: tuple[Any, ...], new: tuple[Any, ...]
+) -> dict[str, dict[str, Any]]:
+    return {f: {"old": o, "new": n} for f, o, n in zip(columns, old, new, strict=True) if o != n}
 
 
 #: What a retried attempt's failure says (it changes no column).
@@ -98,7 +114,7 @@ def _entry(
         "type": event.kind,
         "schema_version": getattr(type(event), "class_version", 1),
         "timestamp": event.timestamp,
-        "cause": dict(event.cause),
+        "cause": event.cause,  # the event was decoded for this entry alone
         "changes": changes,
     }
     trace = getattr(event, "traceback", None)
@@ -113,22 +129,30 @@ def _history(
     if (task_id is None) == (tree_id is None):
         raise TaskValidationError("give exactly one of task_id and tree_id")
     stream = _tree_of_task(db, task_id) if task_id is not None else _as_uuid(cast(str, tree_id))
-    read = (_c.position, _c.version, _c.topic, _c.state)
-    if task_id is None:
-        query = select(*read).where(_c.tree_id == stream).order_by(_c.version)
-    else:
-        # A task's state changes only through its own events (a child's creation or
-        # deletion flips the parent's has_children, which none of the parent's own
-        # events compares), so its history folds just those, found by the task index.
-        # The stream is filtered here: given both, SQLite would walk the stream's index.
-        query = select(*read, _c.tree_id).where(_c.task_id == task_id).order_by(_c.position)
+    columns: tuple[str, ...] = ("position", "version", "topic", "state")
     with db.connections.begin() as connection:
-        rows: Sequence[Any] = connection.execute(query).all()
-    if task_id is not None:
-        rows = [row[:4] for row in rows if row[4] == stream]
+        if task_id is None:
+            # Prebuilt, rows as the driver gives them: a tree's stream runs to 10^5 rows.
+            read = prebuilt_read(
+                events_table, columns, (("tree_id", "="),), connection.dialect, order_by="version"
+            )
+            rows: Sequence[Any] = read.rows(connection, stream)
+        else:
+            # A task's state changes only through its own events (a child's creation or
+            # deletion flips the parent's has_children, which none of the parent's own
+            # events compares), so its history folds just those, found by the task index.
+            # The stream is filtered here: given both, SQLite would walk the stream's index.
+            query = (
+                select(*(_c[name] for name in columns), _c.tree_id)
+                .where(_c.task_id == task_id)
+                .order_by(_c.position)
+            )
+            found = connection.execute(query).all()
+            rows = [row[:4] for row in found if row[4] == stream]
     decode = db.log.mapper.decode
     stream_name = str(stream)
     fold = TreeFold(_Tasks())
+    tasks = fold.tasks
     entries = []
     for position, version, topic, state in rows:
         event = decode(stream, version, topic, state)
@@ -142,13 +166,18 @@ def _history(
             entry["details"] = {k: v for k, v in details.items() if v is not None}
             entries.append(entry)
             continue
-        columns = _own_columns(event)
-        before = fold.tasks.get(event.task_id)
-        if before is not None:
-            before = dict(before) if columns is None else {c: before.get(c) for c in columns}
-        event.apply(fold)
-        after = fold.tasks.get(event.task_id)
-        entries.append(_entry(event, position, stream_name, _changes(columns, before, after)))
+        own = _own_columns(event)
+        before = tasks.get(event.task_id)
+        if own is None or before is None:
+            before = None if before is None else dict(before)
+            event.apply(fold)
+            changes = _row_changes(before, tasks.get(event.task_id))
+        else:
+            columns, values = own
+            old = values(before)
+            event.apply(fold)
+            changes = _column_changes(columns, old, values(tasks[event.task_id]))
+        entries.append(_entry(event, position, stream_name, changes))
     return entries
 
 
@@ -159,7 +188,8 @@ def history(
 
     Each entry has ``position`` (in the log), ``tree_id``, ``version``, ``task_id``,
     ``type``, ``schema_version``, ``timestamp``, ``cause`` and ``changes``
-    (``{field: {"old": ..., "new": ...}}``); a failure raised by an executor also has
+    (``{field: {"old": ..., "new": ...}}`` for each field whose value changed, so a
+    creation lists the fields it gives a value); a failure raised by an executor also has
     its ``traceback``; an ``attempt_failed`` entry (an attempt that failed and is
     retried, recorded before the next start) has ``details`` (``attempt``, ``error``,
     ``error_type``) instead of changes. Deleted tasks keep their history.
