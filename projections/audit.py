@@ -231,7 +231,9 @@ def _tree_at(
     if tree is None or root_id not in tree.tasks:
         raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
     ids = [root_id, *tree.descendant_ids(root_id)]
-    models = {tid: TaskModel.from_state(tree.tasks[tid], stream) for tid in ids}
+    # The folded tree is this answer's alone (load_at never caches it): its states become
+    # the models' attributes as they are.
+    models = {tid: TaskModel.adopt(tree.tasks[tid], stream) for tid in ids}
     return build_nodes(root_id, models)
 
 

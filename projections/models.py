@@ -70,6 +70,15 @@ class TaskModel(ProjectionBase):
         return model
 
     @classmethod
+    def adopt(cls, state: TaskState, tree_id: Any) -> TaskModel:
+        """A model that takes ``state`` as its own attributes, without copying it: for a
+        state nothing else holds (a tree folded for one answer, never cached)."""
+        model = cls.__new__(cls)
+        state["tree_id"] = tree_id
+        model.__dict__ = state
+        return model
+
+    @classmethod
     def detached_copy(cls, state: TaskState, tree_id: Any) -> TaskModel:
         """A model of ``state`` whose JSON values are copies: safe to hand to code that
         may mutate them while ``state`` lives on (in a cached tree)."""
