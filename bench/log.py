@@ -20,7 +20,8 @@ session's own settings, printed in the header):
 3. ``tree_at`` on a 10,101-task tree (root -> 100 -> 100) whose tasks were all started
    and completed in batches (about 30k events, with snapshots), at the newest position
    and in the middle of its stream; on the same tree, ``history`` of one task (3 events)
-   and of the whole tree.
+   and of the whole tree. Under ``tree_at`` and the tree's ``history``, the floor: raw
+   sqlite3 reading and msgpack decoding the same rows, with nothing folded or built.
 4. Only with ``--only million`` (about a minute): a tree of 1,000 tasks whose log
    reaches 1,000,000 events (every task reports progress 1,000 times, a commit per
    round of 1,000 events): the append rate, ``tree_at`` at positions spread over the
@@ -60,6 +61,7 @@ from aipartnerupflow import (
     rebuild_projections,
     tree_at,
 )
+from aipartnerupflow.events.store.codec import MsgpackTranscoder
 
 CAUSE = {"request_id": "bench"}
 
@@ -265,6 +267,46 @@ async def rebuild_rate(sizes: Sizes) -> None:
     )
 
 
+def raw_read_ms(db: Database, tree_id: Any, version: int | None = None) -> float:
+    """Milliseconds raw sqlite3 takes to read and msgpack-decode the rows a read of the
+    stream needs, with nothing folded or built from them: the whole stream (``history``),
+    or, at ``version``, its nearest snapshot and the events after it (``tree_at``)."""
+    decode = MsgpackTranscoder().decode
+    stream = tree_id.hex  # how a UUID column is stored on SQLite
+    connection = sqlite3.connect(f"file:{db.engine.url.database}?mode=ro", uri=True)
+    try:
+        started = time.perf_counter()
+        after = 0
+        if version is not None:
+            snapshot = connection.execute(
+                "SELECT version, state FROM event_snapshots WHERE tree_id = ? AND version <= ?"
+                " ORDER BY version DESC LIMIT 1",
+                (stream, version),
+            ).fetchone()
+            if snapshot is not None:
+                after = snapshot[0]
+                decode(snapshot[1])
+        rows = connection.execute(
+            "SELECT state FROM event_log WHERE tree_id = ? AND version > ? AND version <= ?"
+            " ORDER BY version",
+            (stream, after, version if version is not None else 2**62),
+        )
+        for (state,) in rows:
+            decode(state)
+        return (time.perf_counter() - started) * 1000
+    finally:
+        connection.close()
+
+
+def report_floor(label: str, values: Sequence[float], figure: Sequence[float]) -> None:
+    median = statistics.median(values)
+    print(
+        f"  {label:<54} {median:>10,.2f} ms       the figure above is "
+        f"{statistics.median(figure) / median:.1f}x of it",
+        flush=True,
+    )
+
+
 async def tree_at_times(sizes: Sizes) -> None:
     with fresh_database("tree_at") as db:
         array = tree_array("d", [sizes.width, sizes.width])
@@ -277,12 +319,16 @@ async def tree_at_times(sizes: Sizes) -> None:
                 await timed(partial(tree_at, db, array[0]["id"], position=position))
                 for _ in range(sizes.runs)
             ]
+            times = [s * 1000 for s in seconds]
             report(
                 f"tree_at: {len(array):,} tasks, {where} position ({position:,}/{end:,})",
-                [s * 1000 for s in seconds],
+                times,
                 "ms",
                 TREE_AT_TARGET,
             )
+            # The log holds this one tree, so a position is its stream's version.
+            floor = [raw_read_ms(db, tree_id, position) for _ in range(sizes.runs)]
+            report_floor("raw read + decode of those rows (sqlite3, msgpack)", floor, times)
         leaf = array[-1]["id"]
         for label, kwargs, target in (
             (f"history of one task ({leaf})", {"task_id": leaf}, TASK_HISTORY_TARGET),
@@ -290,12 +336,10 @@ async def tree_at_times(sizes: Sizes) -> None:
         ):
             seconds = [await timed(partial(history, db, **kwargs)) for _ in range(sizes.runs)]
             count = len(history(db, **kwargs))
-            report(
-                f"{label}: {count:,} events",
-                [s * 1000 for s in seconds],
-                "ms",
-                target,
-            )
+            times = [s * 1000 for s in seconds]
+            report(f"{label}: {count:,} events", times, "ms", target)
+        floor = [raw_read_ms(db, tree_id) for _ in range(sizes.runs)]
+        report_floor("raw read + decode of the stream (sqlite3, msgpack)", floor, times)
 
 
 def peak_mb() -> float:
