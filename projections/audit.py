@@ -84,12 +84,12 @@ def _own_columns(event: TaskTree.TaskEvent) -> _Columns | None:
 
 
 def _row_changes(before: TaskState | None, after: TaskState | None) -> dict[str, dict[str, Any]]:
-    """A task that appears, goes, or is written whole: every field whose value changed
-    (None to None is no change, and most fields of a new task are None)."""
+    """A task that appears (every field, from None), goes (every field, to None), or is
+    written whole (the fields whose value changed)."""
     if before is None:
-        return {f: {"old": None, "new": v} for f, v in (after or {}).items() if v is not None}
+        return {f: {"old": None, "new": v} for f, v in (after or {}).items()}
     if after is None:
-        return {f: {"old": v, "new": None} for f, v in before.items() if v is not None}
+        return {f: {"old": v, "new": None} for f, v in before.items()}
     return {f: {"old": before.get(f), "new": v} for f, v in after.items() if before.get(f) != v}
 
 
@@ -188,8 +188,7 @@ def history(
 
     Each entry has ``position`` (in the log), ``tree_id``, ``version``, ``task_id``,
     ``type``, ``schema_version``, ``timestamp``, ``cause`` and ``changes``
-    (``{field: {"old": ..., "new": ...}}`` for each field whose value changed, so a
-    creation lists the fields it gives a value); a failure raised by an executor also has
+    (``{field: {"old": ..., "new": ...}}``); a failure raised by an executor also has
     its ``traceback``; an ``attempt_failed`` entry (an attempt that failed and is
     retried, recorded before the next start) has ``details`` (``attempt``, ``error``,
     ``error_type``) instead of changes. Deleted tasks keep their history.
