@@ -32,8 +32,10 @@ from aipartnerupflow.runtime.cli.view import (
     local_time,
     now,
     outcome,
+    outcome_data,
     plural,
     print_json,
+    print_lines,
     render,
     short_id,
     state,
@@ -102,14 +104,16 @@ async def _task(database: Database, task_id: str) -> Any:
     return task
 
 
-async def _run_live(database: Database, tasks: list[Any], wide: bool) -> RunSummary:
+async def _run_live(
+    database: Database, tasks: list[Any], wide: bool, output: Output = Output.TABLE
+) -> RunSummary:
     """Create the tree, run it with live progress, print the outcome."""
     from aipartnerupflow.runtime.creator import TaskCreator
     from aipartnerupflow.runtime.task_manager import TaskManager
 
     root = await TaskCreator(database).create_task_tree_from_array(tasks)
     manager = TaskManager(database)
-    return await _live(database, root, wide, partial(manager.run_tree, root.task.id))
+    return await _live(database, root, wide, partial(manager.run_tree, root.task.id), output)
 
 
 async def _live(
@@ -117,17 +121,38 @@ async def _live(
     root: TaskTreeNode,
     wide: bool,
     start: Callable[..., Coroutine[Any, Any, RunSummary]],
+    output: Output = Output.TABLE,
+    **about: Any,
 ) -> RunSummary:
-    """Run ``start(observer=...)`` with live progress of ``root``'s tree, print the outcome."""
+    """Run ``start(observer=...)`` and print the outcome: with live progress of ``root``'s
+    tree for a person; for scripts, the outcome as JSON, or every event of the run as a
+    JSON line as it happens, then the outcome (``about`` adds to it)."""
     from aipartnerupflow.runtime.repository import TaskRepository
 
-    view = LiveRun(root, wide)
     started = now()
-    with view.progress:
-        summary = await start(observer=view.observe)
+    if output is Output.TABLE:
+        view = LiveRun(root, wide)
+        with view.progress:
+            summary = await start(observer=view.observe)
+    else:
+        summary = await start(observer=print_lines if output is Output.JSONL else None)
     finished = await TaskRepository(database).build_task_tree(root.task.id)
-    console.print(outcome(summary, finished, wide, now() - started))
+    show_outcome(summary, finished, wide, now() - started, output, **about)
     return summary
+
+
+def show_outcome(
+    summary: RunSummary,
+    root: TaskTreeNode,
+    wide: bool,
+    seconds: float,
+    output: Output,
+    **about: Any,
+) -> None:
+    """The end of a run, for a person or (``output``) for scripts."""
+    data = {**outcome_data(summary, root, seconds), **about}
+    if not emit(console, output, data, [data]):
+        console.print(outcome(summary, root, wide, seconds))
 
 
 def _exit_for(summary: RunSummary) -> None:
@@ -168,6 +193,7 @@ def run_file(
     ] = False,
     wide: WideOption = False,
     imports: ImportOption = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Create a tree from a JSON file and run it with live progress; exit 1 unless it completes.
 
@@ -181,7 +207,7 @@ def run_file(
         tasks = with_fresh_ids(tasks, run_tag())
     load_executors(imports)
     try:
-        summary = run_async(True, lambda database: _run_live(database, tasks, wide))
+        summary = run_async(True, lambda database: _run_live(database, tasks, wide, output))
     except KeyboardInterrupt:
         # The run was stopped with nothing more recorded and its tree queued again.
         raise fail("interrupted — resume with `aipartnerupflow recover`", code=130) from None
@@ -354,15 +380,18 @@ def tasks_cancel(
     message: Annotated[
         str | None, typer.Option("--message", help="Why: recorded as the tasks' error.")
     ] = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
-    """Cancel a task, its descendants and the tasks that require it; exit 1 if it had ended."""
+    """Cancel a task, its descendants and the tasks that require it; print the answer as
+    JSON (--output jsonl: on one line); exit 1 if it had ended."""
 
     async def cancel(database: Database) -> None:
         from aipartnerupflow.runtime.task_manager import TaskManager
 
         task = await _task(database, task_id)
         answer = await TaskManager(database).cancel_task(task.id, message)
-        print_json(console, answer)
+        if not emit(console, output, answer, [answer]):
+            print_json(console, answer)
         if answer["status"] != TaskStatus.CANCELLED:
             raise typer.Exit(1)
 
@@ -376,6 +405,7 @@ def tasks_copy(
         bool, typer.Option("--children", help="Also copy its children and their dependencies.")
     ] = False,
     wide: WideOption = False,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Copy a task as a new pending tree (run it with 'tasks' tools or the server)."""
 
@@ -383,7 +413,7 @@ def tasks_copy(
         from aipartnerupflow.runtime.creator import TaskCreator
 
         task = await _task(database, task_id)
-        console.print(render(await TaskCreator(database).create_task_copy(task.id, children), wide))
+        _show_tree(await TaskCreator(database).create_task_copy(task.id, children), wide, output)
 
     run_async(False, copy)
 

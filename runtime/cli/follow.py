@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +17,12 @@ from aipartnerupflow.runtime.cli.app import (
     _task,
     console,
     run_async,
+    show_outcome,
     tasks_app,
 )
 from aipartnerupflow.runtime.cli.context import command, fail
 from aipartnerupflow.runtime.cli.imports import ImportOption, load_executors
-from aipartnerupflow.runtime.cli.view import LiveRun, now, outcome
+from aipartnerupflow.runtime.cli.view import LiveRun, Output, OutputOption, now, print_lines
 
 if TYPE_CHECKING:
     from aipartnerupflow.actors.reports import RunSummary
@@ -57,10 +60,34 @@ def _as_events(node: TaskTreeNode) -> list[dict[str, Any]]:
     ]
 
 
+def _quietly(events: list[dict[str, Any]]) -> None:
+    """Watching with --output json: only the outcome is printed."""
+
+
+class _Changes:
+    """What the log says each time it is looked at, as JSON lines of the tasks whose
+    status or progress changed since the last look."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[str, float]] = {}
+
+    def observe(self, events: list[dict[str, Any]]) -> None:
+        changed = []
+        for event in events:
+            now_ = (event["status"], event["progress"])
+            if self.seen.get(event["task_id"]) != now_:
+                self.seen[event["task_id"]] = now_
+                changed.append(event)
+        print_lines(changed)
+
+
 @command(tasks_app, "watch")
-def tasks_watch(task_id: TaskIdArgument, wide: WideOption = False) -> None:
+def tasks_watch(
+    task_id: TaskIdArgument, wide: WideOption = False, output: OutputOption = Output.TABLE
+) -> None:
     """Follow a run live from the log (started here, by another process or by the server);
-    exit with its outcome: 0 when it completed, 1 otherwise."""
+    exit with its outcome: 0 when it completed, 1 otherwise. For scripts, --output json
+    prints the outcome, jsonl also each change of a task as it is seen."""
 
     async def watch(database: Database) -> RunSummary:
         from aipartnerupflow.runtime.repository import TaskRepository
@@ -68,16 +95,22 @@ def tasks_watch(task_id: TaskIdArgument, wide: WideOption = False) -> None:
         repository = TaskRepository(database)
         task = await _task(database, task_id)
         node = await repository.build_task_tree(task.id)
-        view = LiveRun(node, wide)
         started = now()
-        with view.progress:
-            view.observe(_as_events(node))
+        view: AbstractContextManager[Any] = nullcontext()
+        observe: Callable[[list[dict[str, Any]]], None] = _quietly
+        if output is Output.TABLE:
+            live = LiveRun(node, wide)
+            view, observe = live.progress, live.observe
+        elif output is Output.JSONL:
+            observe = _Changes().observe
+        with view:
+            observe(_as_events(node))
             while _still_running(node):
                 await asyncio.sleep(WATCH_POLL)
                 node = await repository.build_task_tree(task.id)
-                view.observe(_as_events(node))
+                observe(_as_events(node))
         summary = _summary(node)
-        console.print(outcome(summary, node, wide, now() - started))
+        show_outcome(summary, node, wide, now() - started, output)
         return summary
 
     try:
@@ -101,8 +134,10 @@ def tasks_rerun(
     task_id: TaskIdArgument,
     wide: WideOption = False,
     imports: ImportOption = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
-    """Copy a task with its children (and what they need) as a new tree and run it live."""
+    """Copy a task with its children (and what they need) as a new tree and run it live
+    (--output json or jsonl: the outcome names the task copied, as copy_of)."""
     load_executors(imports)
 
     async def rerun(database: Database) -> RunSummary:
@@ -111,9 +146,10 @@ def tasks_rerun(
 
         task = await _task(database, task_id)
         copy = await TaskCreator(database).create_task_copy(task.id, True)
-        console.print(f"copy [bold]{copy.task.id}[/bold] of {task.id}")
+        if output is Output.TABLE:
+            console.print(f"copy [bold]{copy.task.id}[/bold] of {task.id}")
         start = partial(TaskManager(database).run_tree, copy.task.id)
-        return await _live(database, copy, wide, start)
+        return await _live(database, copy, wide, start, output, copy_of=task.id)
 
     _run_followed(rerun)
 
@@ -123,6 +159,7 @@ def tasks_resume(
     task_id: TaskIdArgument,
     wide: WideOption = False,
     imports: ImportOption = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Run a tree's failed and cancelled tasks again, in place; completed ones are kept."""
     load_executors(imports)
@@ -134,6 +171,6 @@ def tasks_resume(
         task = await _task(database, task_id)
         node = await TaskRepository(database).build_task_tree(task.id)
         start = partial(TaskManager(database).resume, task.id)
-        return await _live(database, node, wide, start)
+        return await _live(database, node, wide, start, output)
 
     _run_followed(resume)

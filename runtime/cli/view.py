@@ -27,6 +27,7 @@ from rich.tree import Tree
 from aipartnerupflow.events.domain.status import TaskStatus
 
 if TYPE_CHECKING:
+    from aipartnerupflow.projections.models import TaskModel
     from aipartnerupflow.projections.tree_node import TaskTreeNode
 
 #: Ids longer than this (UUIDs) are shown as their first characters unless --wide is given.
@@ -207,14 +208,18 @@ def _with_depth(node: TaskTreeNode, depth: int) -> Iterator[tuple[TaskTreeNode, 
         yield from _with_depth(child, depth + 1)
 
 
+def _failed(root: TaskTreeNode) -> list[TaskModel]:
+    """The failed tasks of a tree, in the order they failed."""
+    return sorted(
+        (task for task in root.tasks() if task.status == TaskStatus.FAILED),
+        key=lambda task: task.completed_at or datetime.max.replace(tzinfo=UTC),
+    )
+
+
 def outcome(summary: Mapping[str, Any], root: TaskTreeNode, wide: bool, seconds: float) -> Group:
     """The end of a run: status, counts and time; the failing tasks with their errors;
     the root's result when it completed."""
-    tasks = root.tasks()
-    failed = sorted(
-        (task for task in tasks if task.status == TaskStatus.FAILED),
-        key=lambda task: task.completed_at or datetime.max.replace(tzinfo=UTC),
-    )
+    failed = _failed(root)
     lines = [
         f"tree [bold]{escape(short_id(root.task.id, wide))}[/bold]: {styled(summary['status'])}, "
         f"{plural(summary['task_count'], 'task')} in {duration(seconds)}"
@@ -230,6 +235,21 @@ def outcome(summary: Mapping[str, Any], root: TaskTreeNode, wide: bool, seconds:
     if summary["status"] == TaskStatus.COMPLETED:
         lines.append(escape(to_json(summary["result"])))
     return Group(*lines)
+
+
+def outcome_data(summary: Mapping[str, Any], root: TaskTreeNode, seconds: float) -> dict[str, Any]:
+    """The end of a run for scripts: the run's summary, its time and the failed tasks."""
+    failed = [
+        {"id": t.id, "name": t.name, "error": t.error, "error_type": t.error_type}
+        for t in _failed(root)
+    ]
+    return {"type": "outcome", **summary, "seconds": round(seconds, 3), "failed": failed}
+
+
+def print_lines(events: Iterable[Mapping[str, Any]]) -> None:
+    """Each event as one JSON line, at once (a reader down a pipe follows the run)."""
+    for event in events:
+        print(to_json(event), flush=True)
 
 
 def now() -> float:

@@ -84,6 +84,43 @@ def test_a_failed_run_names_the_failing_tasks_and_their_errors(db: str) -> None:
     assert "null" not in done.stdout
 
 
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_a_run_for_scripts_prints_its_events_as_json_lines_then_the_outcome(db: str) -> None:
+    done = cli("run", "--keep-ids", str(EXAMPLES / "chain.json"), "-o", "jsonl", "--db", db)
+    assert done.returncode == 0, done.stderr
+    lines = json_lines(done.stdout)
+    *events, final, end = lines
+    assert (final["type"], end["type"]) == ("final", "outcome")
+    assert [(e["type"], e["task_id"]) for e in events if e["task_id"] == "report"] == [
+        ("task_start", "report"),
+        ("task_completed", "report"),
+    ]
+    assert {e["task_id"] for e in events} == {"cpu", "memory", "report"}
+    assert end["status"] == "completed" and end["task_count"] == 3 and end["failed"] == []
+    assert end["result"] == final["result"] == events[-1]["result"]
+
+
+def test_a_failed_run_for_scripts_is_one_json_document_naming_the_failures(db: str) -> None:
+    done = cli("run", "--keep-ids", str(EXAMPLES / "failing.json"), "--output", "json", "--db", db)
+    assert done.returncode == 1
+    end = json.loads(done.stdout)
+    assert (end["type"], end["status"], end["result"]) == ("outcome", "failed", None)
+    assert [(f["id"], f["error_type"]) for f in end["failed"]] == [
+        ("gpu", "ValueError"),
+        ("report", "DependencyFailedError"),
+    ]
+    copy = cli("tasks", "copy", "report", "--children", "-o", "json", "--db", db)
+    tree = json.loads(copy.stdout)
+    assert copy.returncode == 0 and tree["original_task_id"] == "report"
+    assert [child["original_task_id"] for child in tree["children"]] == ["cpu", "gpu"]
+    cancel = cli("tasks", "cancel", tree["id"], "-o", "jsonl", "--db", db)
+    (answer,) = json_lines(cancel.stdout)
+    assert cancel.returncode == 0 and answer["status"] == "cancelled"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -122,3 +122,65 @@ def test_a_failed_tree_resumed_and_rerun(folder: Path) -> None:
         ("started", 2),
         ("completed", 2),
     ]
+
+
+def test_for_scripts_watch_prints_each_change_it_sees_and_the_outcome(folder: Path) -> None:
+    run = subprocess.Popen(
+        command(folder, "run", "tree.json", "--keep-ids", "--import", "jobs"),
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(folder, "gate", TaskStatus.IN_PROGRESS)
+        watch = subprocess.Popen(
+            command(folder, "tasks", "watch", "top", "-o", "jsonl"),
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert watch.stdout is not None
+        # The first look comes out while the gate is still shut.
+        first = [json.loads(watch.stdout.readline()) for _ in range(2)]
+        assert {(e["task_id"], e["status"]) for e in first} == {
+            ("top", TaskStatus.PENDING),
+            ("gate", TaskStatus.IN_PROGRESS),
+        }
+        (folder / "gate.open").write_text("")
+        out, err = watch.communicate(timeout=60)
+        assert watch.returncode == 0, err
+        *changes, end = [json.loads(line) for line in out.splitlines()]
+        last = {e["task_id"]: e["status"] for e in changes}
+        assert last == {"top": TaskStatus.COMPLETED, "gate": TaskStatus.COMPLETED}
+        # Only changes: no task is printed twice in the same state.
+        seen = [(e["task_id"], e["status"], e["progress"]) for e in first + changes]
+        assert len(seen) == len(set(seen))
+        assert (end["type"], end["status"], end["result"]) == (
+            "outcome",
+            "completed",
+            {"opened": True},
+        )
+        assert run.wait(timeout=60) == 0
+    finally:
+        run.kill()
+
+
+def test_for_scripts_rerun_and_resume_print_json(folder: Path) -> None:
+    (folder / "gate.open").write_text("fail")
+    assert finish(folder, "run", "tree.json", "--keep-ids", "--import", "jobs").returncode == 1
+    (folder / "gate.open").write_text("")
+    rerun = finish(folder, "tasks", "rerun", "top", "--import", "jobs", "-o", "json")
+    assert rerun.returncode == 0, rerun.stderr
+    end = json.loads(rerun.stdout)
+    assert (end["status"], end["copy_of"], end["task_count"]) == ("completed", "top", 2)
+    assert end["root_task_id"] != "top"
+    resumed = finish(folder, "tasks", "resume", "top", "--import", "jobs", "-o", "jsonl")
+    assert resumed.returncode == 0, resumed.stderr
+    *events, final, end = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert [(e["type"], e["task_id"]) for e in events][:2] == [
+        ("task_start", "gate"),
+        ("task_completed", "gate"),
+    ]
+    assert (final["type"], end["type"], end["status"]) == ("final", "outcome", "completed")
