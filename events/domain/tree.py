@@ -132,13 +132,22 @@ class TaskTree(Aggregate):
         the size of keyed dicts, and twice as fast to load. ``children`` is derived."""
 
         @classmethod
-        def take(cls, aggregate: Any) -> Any:
+        def take(cls, aggregate: Any, *, with_tasks: bool = True) -> Any:
+            """The snapshot of ``aggregate``; ``with_tasks=False`` leaves its task list
+            empty, for a writer that encodes the rows itself (``tasks`` is the state's
+            last key)."""
             snapshot = super().take(aggregate)
             state = snapshot.state
-            # Tuples are packed as arrays, so the stored form is the same as lists'.
-            state["tasks"] = list(map(_task_row, state["tasks"].values()))
+            tasks = state.pop("tasks")
             del state["children"]
+            state["tasks"] = list(map(_task_row, tasks.values())) if with_tasks else []
             return snapshot
+
+        @staticmethod
+        def row(task: TaskState) -> tuple[Any, ...]:
+            """A task's row in a snapshot: its values in ``TASK_COLUMNS`` order. Tuples
+            are packed as arrays, so the stored form is the same as lists'."""
+            return cast(tuple[Any, ...], _task_row(task))
 
         def mutate(self, _: None) -> Any:
             tree = super().mutate(None)

@@ -15,6 +15,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
     ProcessRecorder,
+    StoredEvent,
 )
 from eventsourcing.utils import Environment
 from sqlalchemy import Connection
@@ -30,6 +31,7 @@ from aipartnerupflow.events.store.recorder import (
     EventRecorder,
     SnapshotRecorder,
 )
+from aipartnerupflow.events.store.snapshots import SnapshotWriter
 
 T = TypeVar("T")
 
@@ -102,6 +104,7 @@ class TaskLog(Application):
         super().__init__(
             env={"AGGREGATE_CACHE_MAXSIZE": str(cache_size), "IS_SNAPSHOTTING_ENABLED": "y"}
         )
+        self.snapshot_writer = SnapshotWriter(self.mapper)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         return _Factory(env, self.connections)
@@ -180,10 +183,11 @@ class TaskLog(Application):
         events = [event for _, pending in batch for event in pending]
         rows = list(map(self.mapper.to_row, events))
         try:
-            for tree, _ in batch:
+            for tree, pending in batch:
                 # Not collect_events(): it pops the list from the front, one event at a
                 # time, which is quadratic in the events of a save (100k-task trees).
                 tree.pending_events.clear()
+                self.snapshot_writer.saw(tree, pending)
                 self._snapshot_if_due(tree)
             for listener in self.listeners:
                 listener(connection, batch)
@@ -210,7 +214,14 @@ class TaskLog(Application):
             latest = self.snapshots.recorder.select_events(tree.id, desc=True, limit=1)
             last = latest[0].originator_version if latest else 0
         if tree.version - last >= max(self.snapshot_interval, len(tree.tasks) // 4):
-            self.snapshots.put([TaskTree.Snapshot.take(tree)])
+            tree_id, version, _, _, topic, state = self.snapshot_writer.snapshot(tree)
+            self.snapshots.recorder.insert_events(
+                [
+                    StoredEvent(
+                        originator_id=tree_id, originator_version=version, topic=topic, state=state
+                    )
+                ]
+            )
             last = tree.version
         self._snapshot_versions[tree.id] = last
         if len(self._snapshot_versions) > self._snapshot_versions_kept:
@@ -221,3 +232,4 @@ class TaskLog(Application):
             self.forget(tree.id)
             # A snapshot taken by the failed save was rolled back with it.
             self._snapshot_versions.pop(tree.id, None)
+            self.snapshot_writer.forget(tree.id)
