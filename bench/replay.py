@@ -11,7 +11,9 @@ completed in batches of 1,000 (no executors: the events a run writes). Then, eac
 the median over the runs with [min .. max]:
 
 1. ``fork`` at the middle position of the tree's stream (half of the tasks completed):
-   reads the tree at that position and writes the fork (one event per task).
+   reads the tree at that position and writes the fork (one event per task). Under it,
+   the floor: the parts any fork must do, each alone (read the tree at that point,
+   write its task rows with raw sqlite3, build the tree ``fork`` returns).
 2. ``diff`` of the tree and a fork of it that was run to the end (every task matched by
    lineage, about half of them with a different attempt time).
 3. ``timeline`` data and page for the tree.
@@ -31,6 +33,7 @@ import asyncio
 import gc
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -39,6 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from aipartnerupflow import (
     Database,
@@ -96,6 +100,36 @@ def run_order(array: list[dict[str, Any]]) -> list[str]:
     mids = [t["id"] for t in array if t.get("parent_id") == array[0]["id"]]
     leaves = [t["id"] for t in array[1:] if t["id"] not in set(mids)]
     return [*mids, *leaves, array[0]["id"]]
+
+
+def raw_row_writes(db: Database, tree_id: str, tmp: Path, runs: int) -> list[float]:
+    """Seconds raw sqlite3 takes to insert a copy of the tree's task rows into a fresh
+    file with the same table, indexes and durability (WAL, synchronous=FULL), in one
+    commit: the projection rows a fork writes, with no Python in between."""
+    source = sqlite3.connect(f"file:{db.engine.url.database}?mode=ro", uri=True)
+    schema = [
+        sql
+        for (sql,) in source.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'tasks' AND sql IS NOT NULL"
+        )
+    ]
+    rows = source.execute("SELECT * FROM tasks WHERE tree_id = ?", (UUID(tree_id).hex,)).fetchall()
+    source.close()
+    times = []
+    for run in range(runs):
+        target = sqlite3.connect(tmp / f"rows-{len(rows)}-{run}.db", isolation_level=None)
+        target.execute("PRAGMA journal_mode=WAL")
+        target.execute("PRAGMA synchronous=FULL")
+        for sql in schema:
+            target.execute(sql)
+        marks = ", ".join("?" * len(rows[0]))
+        started = time.perf_counter()
+        target.execute("BEGIN IMMEDIATE")
+        target.executemany(f"INSERT INTO tasks VALUES ({marks})", rows)
+        target.execute("COMMIT")
+        times.append(time.perf_counter() - started)
+        target.close()
+    return times
 
 
 class Timings(list[float]):
@@ -174,6 +208,20 @@ def measure(db: Database, tmp: Path, fanout: int, runs: int) -> dict[str, float]
         "fork at the middle",
         median_of(lambda: forks.append(fork(db, root_id, position=middle).task.id), runs),
         TARGETS.get(("fork", size)),
+    )
+    version = stream[len(stream) // 2]["version"]
+    tree_id = stream[0]["tree_id"]
+    print("  what any fork of it must do, at least (the floor of the figure above):")
+    report(
+        "  read the tree at that point",
+        median_of(lambda: db.call(db.log.load_at, UUID(tree_id), version), runs),
+    )
+    report("  write its task rows (raw sqlite3)", raw_row_writes(db, tree_id, tmp, runs))
+    queries = TaskQueries(db)
+    fork_tree = db.call(queries.tree_id_of, forks[-1])
+    report(
+        "  build the tree it returns",
+        median_of(lambda: db.call(lambda: queries.node(db.log.load(fork_tree), forks[-1])), runs),
     )
     # A fork run to the end: its kept tasks equal, the rest started again.
     done = fork(db, root_id, position=middle)
