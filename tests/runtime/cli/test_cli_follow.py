@@ -59,6 +59,24 @@ def finish(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start(folder: Path, *args: str) -> subprocess.Popen[str]:
+    """A command left running, its output piped."""
+    return subprocess.Popen(
+        command(folder, *args),
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def gated_run(folder: Path) -> subprocess.Popen[str]:
+    """A run of the tree in another process, held while the gate's file is missing."""
+    run = start(folder, "run", "tree.json", "--keep-ids", "--import", "jobs")
+    wait_for(folder, "gate", TaskStatus.IN_PROGRESS)
+    return run
+
+
 def wait_for(folder: Path, task_id: str, status: str) -> None:
     deadline = time.monotonic() + 60
     while status_in(folder / "tasks.db", task_id) != status:
@@ -67,22 +85,9 @@ def wait_for(folder: Path, task_id: str, status: str) -> None:
 
 
 def test_watch_follows_a_run_of_another_process_to_its_end(folder: Path) -> None:
-    run = subprocess.Popen(
-        command(folder, "run", "tree.json", "--keep-ids", "--import", "jobs"),
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = gated_run(folder)
     try:
-        wait_for(folder, "gate", TaskStatus.IN_PROGRESS)
-        watch = subprocess.Popen(
-            command(folder, "tasks", "watch", "top"),
-            cwd=folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        watch = start(folder, "tasks", "watch", "top")
         # The gate is shut: the run cannot end, so neither may the watch.
         with pytest.raises(subprocess.TimeoutExpired):
             watch.wait(timeout=2)
@@ -125,22 +130,9 @@ def test_a_failed_tree_resumed_and_rerun(folder: Path) -> None:
 
 
 def test_for_scripts_watch_prints_each_change_it_sees_and_the_outcome(folder: Path) -> None:
-    run = subprocess.Popen(
-        command(folder, "run", "tree.json", "--keep-ids", "--import", "jobs"),
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = gated_run(folder)
     try:
-        wait_for(folder, "gate", TaskStatus.IN_PROGRESS)
-        watch = subprocess.Popen(
-            command(folder, "tasks", "watch", "top", "-o", "jsonl"),
-            cwd=folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        watch = start(folder, "tasks", "watch", "top", "-o", "jsonl")
         assert watch.stdout is not None
         # The first look comes out while the gate is still shut.
         first = [json.loads(watch.stdout.readline()) for _ in range(2)]
