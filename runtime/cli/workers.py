@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aipartnerupflow.runtime.cli.app import app, run_async
+from aipartnerupflow.runtime.cli.app import app, console, run_async
 from aipartnerupflow.runtime.cli.context import command
 from aipartnerupflow.runtime.cli.imports import ImportOption, load_executors
 from aipartnerupflow.runtime.cli.logsetup import LogLevel
-from aipartnerupflow.runtime.cli.view import plural
+from aipartnerupflow.runtime.cli.view import Output, OutputOption, emit, plural
 
 if TYPE_CHECKING:
     import asyncio
@@ -112,13 +112,17 @@ def recover(
 
 
 @command(executors_app, "list")
-def executors_list(imports: ImportOption = None) -> None:
+def executors_list(imports: ImportOption = None, output: OutputOption = Output.TABLE) -> None:
     """The registered executors and where each comes from."""
     from aipartnerupflow.actors.registry import get_registry
 
     load_executors(imports)
     registry = get_registry()
+    found = []
     for entry in registry.list_executors():
         cls = registry.get_executor_class(entry["id"])
         origin = f"{cls.__module__}.{cls.__qualname__}" if cls is not None else "?"
-        typer.echo(f"{entry['id']}\t{origin}")
+        found.append({"id": entry["id"], "class": origin})
+    if not emit(console, output, found):
+        for executor in found:
+            typer.echo(f"{executor['id']}\t{executor['class']}")

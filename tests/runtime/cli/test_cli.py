@@ -121,6 +121,18 @@ def test_a_failed_run_for_scripts_is_one_json_document_naming_the_failures(db: s
     assert cancel.returncode == 0 and answer["status"] == "cancelled"
 
 
+def test_executors_list_names_each_executor_and_its_class() -> None:
+    table = cli("executors", "list")
+    listed = cli("executors", "list", "-o", "json")
+    assert table.returncode == listed.returncode == 0
+    executors = json.loads(listed.stdout)
+    assert {"id": "system_info_executor", "class": SYSTEM_INFO} in executors
+    assert table.stdout.splitlines() == [f"{e['id']}\t{e['class']}" for e in executors]
+
+
+SYSTEM_INFO = "aipartnerupflow.runtime.executors.builtin.SystemInfoExecutor"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
