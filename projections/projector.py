@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -19,10 +21,20 @@ _tasks = TaskModel.__table__
 
 
 _ROW_COLUMNS = ("tree_id", *TASK_COLUMNS)
+_values = itemgetter(*TASK_COLUMNS)
 
 
 def _row(state: dict[str, Any], tree_id: UUID) -> tuple[Any, ...]:
-    return (tree_id, *(state[column] for column in TASK_COLUMNS))
+    return (tree_id, *_values(state))
+
+
+@cache
+def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The values of ``columns`` (sorted names of task columns) from a task state."""
+    if len(columns) == 1:
+        (only,) = columns
+        return lambda state: (state[only],)
+    return itemgetter(*columns)
 
 
 def project(connection: Connection, batch: Batch) -> None:
@@ -56,7 +68,7 @@ def project(connection: Connection, batch: Batch) -> None:
             if task_id in whole or state is None:
                 continue
             key = tuple(sorted(names))
-            updates.setdefault(key, []).append((*(state[c] for c in key), task_id))
+            updates.setdefault(key, []).append((*_getter(key)(state), task_id))
     dialect = connection.dialect
     if deletes:
         # An id deleted and created again within one batch must lose its old row too.

@@ -123,10 +123,12 @@ def _utc_text(value: datetime) -> str:
 
 
 def _with_empty_values(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Most JSON values written are empty ({}, []): serialise those once."""
-    empty_dict, empty_list = proc({}), proc([])
+    """Most JSON values written are empty ({}, [], None): serialise those once."""
+    empty_dict, empty_list, nothing = proc({}), proc([]), proc(None)
 
     def convert(value: Any) -> Any:
+        if value is None:
+            return nothing
         if not value and type(value) is dict:
             return empty_dict
         if not value and type(value) is list:
