@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -13,7 +12,7 @@ from sqlalchemy import select
 
 from aipartnerupflow.errors import LimitExceededError, TaskNotFoundError, TaskValidationError
 from aipartnerupflow.events.domain.limits import MAX_ROW_COUNT
-from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree
+from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree, column_values
 from aipartnerupflow.events.store.bulk import prebuilt_read
 from aipartnerupflow.events.store.recorder import events_table
 from aipartnerupflow.projections.lineage import newest_event
@@ -65,10 +64,7 @@ def _own_columns_of(columns: frozenset[str]) -> _Columns:
     of them are columns of the task table, which every state holds)."""
     order = {column: index for index, column in enumerate(TASK_COLUMNS)}
     ordered = tuple(sorted(columns, key=lambda c: (order.get(c, len(order)), c)))
-    if len(ordered) == 1:
-        (only,) = ordered
-        return ordered, lambda state: (state[only],)
-    return ordered, itemgetter(*ordered) if ordered else (lambda state: ())
+    return ordered, column_values(ordered)
 
 
 _NO_COLUMNS = _own_columns_of(frozenset())
@@ -129,12 +125,12 @@ def _history(
     if (task_id is None) == (tree_id is None):
         raise TaskValidationError("give exactly one of task_id and tree_id")
     stream = _tree_of_task(db, task_id) if task_id is not None else _as_uuid(cast(str, tree_id))
-    columns: tuple[str, ...] = ("position", "version", "topic", "state")
+    wanted = ("position", "version", "topic", "state")
     with db.connections.begin() as connection:
         if task_id is None:
             # Prebuilt, rows as the driver gives them: a tree's stream runs to 10^5 rows.
             read = prebuilt_read(
-                events_table, columns, (("tree_id", "="),), connection.dialect, order_by="version"
+                events_table, wanted, (("tree_id", "="),), connection.dialect, order_by="version"
             )
             rows: Sequence[Any] = read.rows(connection, stream)
         else:
@@ -143,7 +139,7 @@ def _history(
             # events compares), so its history folds just those, found by the task index.
             # The stream is filtered here: given both, SQLite would walk the stream's index.
             query = (
-                select(*(_c[name] for name in columns), _c.tree_id)
+                select(*(_c[name] for name in wanted), _c.tree_id)
                 .where(_c.task_id == task_id)
                 .order_by(_c.position)
             )

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from functools import cache
-from operator import itemgetter
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection
 
-from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree
+from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, TaskTree, column_values
 from aipartnerupflow.events.store.bulk import bulk_delete, bulk_insert, bulk_update
 from aipartnerupflow.events.store.log import Batch, TaskLog
 from aipartnerupflow.events.store.recorder import Connections, events_table
@@ -21,20 +19,11 @@ _tasks = TaskModel.__table__
 
 
 _ROW_COLUMNS = ("tree_id", *TASK_COLUMNS)
-_values = itemgetter(*TASK_COLUMNS)
+_values = column_values(TASK_COLUMNS)
 
 
 def _row(state: dict[str, Any], tree_id: UUID) -> tuple[Any, ...]:
     return (tree_id, *_values(state))
-
-
-@cache
-def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """The values of ``columns`` (sorted names of task columns) from a task state."""
-    if len(columns) == 1:
-        (only,) = columns
-        return lambda state: (state[only],)
-    return itemgetter(*columns)
 
 
 def project(connection: Connection, batch: Batch) -> None:
@@ -68,7 +57,7 @@ def project(connection: Connection, batch: Batch) -> None:
             if task_id in whole or state is None:
                 continue
             key = tuple(sorted(names))
-            updates.setdefault(key, []).append((*_getter(key)(state), task_id))
+            updates.setdefault(key, []).append((*column_values(key)(state), task_id))
     dialect = connection.dialect
     if deletes:
         # An id deleted and created again within one batch must lose its old row too.

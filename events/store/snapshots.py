@@ -79,13 +79,13 @@ class SnapshotWriter:
         if rows is None or rows.version != tree.version:
             rows = _Rows(tree.version)
         encoded, changed, encode = rows.encoded, rows.changed, self.mapper.transcoder.encode
-        for task_id in changed.difference(tree.tasks):
-            encoded.pop(task_id, None)  # deleted since
+        for gone in changed.difference(tree.tasks):
+            encoded.pop(gone, None)  # deleted since
         parts = []
-        for task_id, task in tree.tasks.items():
-            row = None if task_id in changed else encoded.get(task_id)
+        for tid, task in tree.tasks.items():
+            row = None if tid in changed else encoded.get(tid)
             if row is None:
-                row = encoded[task_id] = encode(TaskTree.Snapshot.row(task))
+                row = encoded[tid] = encode(TaskTree.Snapshot.row(task))
             parts.append(row)
         rows.changed = set()
         self._keep(tree.id, rows)

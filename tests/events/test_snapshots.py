@@ -50,10 +50,10 @@ def test_each_snapshot_equals_the_whole_encoding_as_tasks_change() -> None:
     for step in [lambda: None, *steps]:
         step()
         saved(writer, tree)
-        stored = writer.snapshot(tree)[5]
+        tree_id, version, task_id, _, topic, stored = writer.snapshot(tree)
+        assert (tree_id, version, task_id) == (tree.id, tree.version, None)
         assert stored == whole(mapper, tree, stored)
-        decoded = mapper.decode(tree.id, tree.version, "aipartnerupflow:TaskTree.Snapshot", stored)
-        assert decoded.mutate(None).tasks == tree.tasks
+        assert mapper.decode(tree_id, version, topic, stored).mutate(None).tasks == tree.tasks
 
 
 def test_events_it_did_not_see_make_it_encode_the_tree_whole_again() -> None:
