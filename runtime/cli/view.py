@@ -246,10 +246,11 @@ def outcome_data(summary: Mapping[str, Any], root: TaskTreeNode, seconds: float)
     return {"type": "outcome", **summary, "seconds": round(seconds, 3), "failed": failed}
 
 
-def print_lines(events: Iterable[Mapping[str, Any]]) -> None:
-    """Each event as one JSON line, at once (a reader down a pipe follows the run)."""
-    for event in events:
-        print(to_json(event), flush=True)
+def print_lines(items: Iterable[Any]) -> None:
+    """Each item as one JSON line, at once (a reader down a pipe follows a run)."""
+    for item in items:
+        # Plain print: a console would wrap long lines, which breaks JSON lines.
+        print(to_json(item), flush=True)
 
 
 def now() -> float:
@@ -285,7 +286,5 @@ def emit(console: Console, output: Output, value: Any, items: Iterable[Any] | No
     if output is Output.JSON:
         print_json(console, value)
     elif output is Output.JSONL:
-        for item in value if items is None else items:
-            # Plain print: a console would wrap long lines, which breaks JSON lines.
-            print(to_json(item))
+        print_lines(value if items is None else items)
     return output is not Output.TABLE
