@@ -59,9 +59,11 @@ class SnapshotWriter:
         if events[0].originator_version != rows.version + 1:
             del self._trees[tree.id]  # events written elsewhere came in between
             return
+        changed = rows.changed.add
         for event in events:
             if isinstance(event, TaskTree.TaskEvent):
-                rows.changed.update(task_id for task_id, _ in event.row_changes())
+                for task_id, _ in event.row_changes():
+                    changed(task_id)
         rows.version = events[-1].originator_version
 
     def forget(self, tree_id: UUID) -> None:
