@@ -19,7 +19,7 @@ from aipartnerupflow.projections.lineage import newest_event
 from aipartnerupflow.projections.models import TaskModel
 from aipartnerupflow.projections.projector import TreeFold
 from aipartnerupflow.projections.projector import rebuild_projections as _rebuild
-from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
+from aipartnerupflow.projections.tree_node import TaskTreeNode, tree_nodes
 
 if TYPE_CHECKING:
     from aipartnerupflow.events.store.database import LogDatabase
@@ -225,11 +225,9 @@ def _tree_at(
     tree = None if found is None else db.log.load_at(stream, found[0])
     if tree is None or root_id not in tree.tasks:
         raise TaskNotFoundError(root_id, reason="did not exist at that point of the log")
-    ids = [root_id, *tree.descendant_ids(root_id)]
     # The folded tree is this answer's alone (load_at never caches it): its states become
     # the models' attributes as they are.
-    models = {tid: TaskModel.adopt(tree.tasks[tid], stream) for tid in ids}
-    return build_nodes(root_id, models)
+    return tree_nodes(tree, root_id, TaskModel.adopt)
 
 
 def tree_at(

@@ -11,7 +11,7 @@ from aipartnerupflow.errors import TaskNotFoundError
 from aipartnerupflow.events.domain.tree import TaskTree
 from aipartnerupflow.events.store.bulk import prebuilt_read
 from aipartnerupflow.projections.models import TaskModel
-from aipartnerupflow.projections.tree_node import TaskTreeNode, build_nodes
+from aipartnerupflow.projections.tree_node import TaskTreeNode, tree_nodes
 from aipartnerupflow.runtime.session import Database
 
 _tasks = TaskModel.__table__
@@ -62,7 +62,4 @@ class TaskQueries:
     def node(self, tree: TaskTree, root_id: str) -> TaskTreeNode:
         """The subtree of ``root_id`` from the tree's (committed) state, children in
         creation order."""
-        ids = [root_id, *tree.descendant_ids(root_id)]
-        return build_nodes(
-            root_id, {tid: TaskModel.detached_copy(tree.tasks[tid], tree.id) for tid in ids}
-        )
+        return tree_nodes(tree, root_id, TaskModel.detached_copy)
