@@ -39,7 +39,7 @@ def _tree_of_task(db: LogDatabase, task_id: str, position: int | None = None) ->
     query = select(_c.tree_id).where(_c.task_id == task_id)
     if position is not None:
         query = query.where(_c.position <= position)
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         tree_id = connection.execute(query.order_by(_c.position.desc()).limit(1)).scalar()
     if tree_id is None:
         raise TaskNotFoundError(task_id, reason="no event in the log names this task")
@@ -126,7 +126,7 @@ def _history(
         raise TaskValidationError("give exactly one of task_id and tree_id")
     stream = _tree_of_task(db, task_id) if task_id is not None else _as_uuid(cast(str, tree_id))
     wanted = ("position", "version", "topic", "state")
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         if task_id is None:
             # Prebuilt, rows as the driver gives them: a tree's stream runs to 10^5 rows.
             read = prebuilt_read(
@@ -220,7 +220,7 @@ def _tree_at(
     if at is not None and not isinstance(at, datetime):
         raise TaskValidationError(f"must be a datetime, got {type(at).__name__}", field="at")
     stream = _tree_of_task(db, root_id, position)
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         found = newest_event(connection, stream, position, at)
     tree = None if found is None else db.log.load_at(stream, found[0])
     if tree is None or root_id not in tree.tasks:

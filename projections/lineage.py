@@ -90,7 +90,7 @@ def locate(
         raise TaskValidationError("give position or at, not both")
     position = check_position(position)
     at = check_time(at, None, "at")
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         named = select(_c.tree_id).where(_c.task_id == task_id)
         if position is not None:
             named = named.where(_c.position <= position)
@@ -104,7 +104,7 @@ def locate(
 
 
 def _lineage(db: LogDatabase, root_id: str) -> dict[str, Any] | None:
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         tree_id = connection.execute(
             select(_tasks.c.tree_id).where(_tasks.c.id == root_id)
         ).scalar()
@@ -143,7 +143,7 @@ def lineage(db: LogDatabase, root_id: str) -> dict[str, Any] | None:
 
 def tree_of(db: LogDatabase, root_id: str) -> TaskTree:
     """The current tree holding ``root_id`` (on the database thread)."""
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         tree_id = connection.execute(
             select(_tasks.c.tree_id).where(_tasks.c.id == root_id)
         ).scalar()

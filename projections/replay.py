@@ -47,7 +47,7 @@ def _origins(db: LogDatabase, sides: Iterable[_Side]) -> dict[str, str | None]:
             break
         chunk_ids = list(wanted)
         found: dict[str, str | None] = dict.fromkeys(chunk_ids)
-        with db.connections.begin() as connection:
+        with db.connections.read() as connection:
             for start in range(0, len(chunk_ids), 500):
                 query = select(_tasks.c.id, _tasks.c.original_task_id).where(
                     _tasks.c.id.in_(chunk_ids[start : start + 500])

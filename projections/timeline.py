@@ -82,7 +82,7 @@ def _timeline(db: LogDatabase, root_id: str) -> dict[str, Any]:
     # Tuples of plain values, which the cyclic GC stops tracking: a run of 10k tasks
     # makes 30k of them, and lists would make every later collection walk them all.
     changes: list[tuple[int, float | None, int, str]] = []
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         # Rows are folded as they come rather than all held first, for the same reason.
         for position, version, topic, state in connection.execute(query):
             event = to_domain_event(StoredEvent(current.id, version, topic, bytes(state)))

@@ -27,7 +27,7 @@ class TaskQueries:
         self.db = db
 
     def tree_id_of(self, task_id: str) -> UUID:
-        with self.db.connections.begin() as connection:
+        with self.db.connections.read() as connection:
             read = prebuilt_read(_tasks, ("tree_id",), (("id", "="),), connection.dialect)
             rows = read.rows(connection, task_id)
         if not rows:
@@ -46,12 +46,12 @@ class TaskQueries:
         return found
 
     def get(self, task_id: str) -> TaskModel | None:
-        with self.db.connections.begin() as connection:
+        with self.db.connections.read() as connection:
             row = connection.execute(_TASK_BY_ID, {"id": task_id}).first()
         return None if row is None else TaskModel.from_state(row._asdict(), row.tree_id)
 
     def tree_models(self, tree_id: UUID) -> dict[str, TaskModel]:
-        with self.db.connections.begin() as connection:
+        with self.db.connections.read() as connection:
             rows = connection.execute(select(_tasks).where(_tasks.c.tree_id == tree_id)).all()
         return {row.id: TaskModel.from_state(row._asdict(), tree_id) for row in rows}
 

@@ -51,7 +51,7 @@ def plan_recovery(db: Database, registry: ExtensionRegistry) -> RecoveryPlan:
     Besides interrupted trees, a tree with a wait for input past its ``input_timeout``
     is resumed too: its run fails that wait.
     """
-    with db.connections.begin() as connection:
+    with db.connections.read() as connection:
         candidates: dict[UUID, str | None] = dict(leases.claimable(connection))
         candidates.update(dict.fromkeys(_interrupted_without_lease(connection)))
         waiting = _waiting(connection)

@@ -181,7 +181,7 @@ class TaskRepository:
         return await self.db.run(self._select, query)
 
     def _select(self, query: Any) -> list[TaskModel]:
-        with self.db.connections.begin() as connection:
+        with self.db.connections.read() as connection:
             return [
                 TaskModel.from_state(row._asdict(), row.tree_id)
                 for row in connection.execute(query)

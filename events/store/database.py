@@ -22,7 +22,7 @@ from sqlalchemy.pool import StaticPool
 
 from aipartnerupflow.events.store.leases import lease_metadata
 from aipartnerupflow.events.store.log import RecordListener, TaskLog
-from aipartnerupflow.events.store.recorder import Connections, event_metadata
+from aipartnerupflow.events.store.recorder import READ_ONLY, Connections, event_metadata
 from aipartnerupflow.events.store.urls import missing_driver, resolve_url
 
 T = TypeVar("T")
@@ -49,11 +49,15 @@ def _sqlite_engine(url: URL, engine_kwargs: dict[str, Any]) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then
-        # writes fails outright (not after a wait) when another process wrote meanwhile.
-        # Straight to the driver: this runs before every write, and SQLAlchemy's statement
-        # machinery costs more than the statement.
-        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        # A transaction that may write takes the write lock up front: a deferred one that
+        # reads and then writes fails outright (not after a wait) when another process
+        # wrote meanwhile. One that only reads takes none: in WAL mode it reads the last
+        # commit while another process writes. Straight to the driver: this runs before
+        # every write, and SQLAlchemy's statement machinery costs more than the statement.
+        read_only = connection.info.get(READ_ONLY, False)
+        connection.connection.driver_connection.execute(
+            "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
+        )
 
     return engine
 

@@ -115,12 +115,22 @@ def _driver_integrity_error(connection: Connection) -> type[Exception]:
     return dbapi.IntegrityError if dbapi is not None else sa_exc.IntegrityError
 
 
+#: Set in a connection's ``info`` while its transaction begins, when that transaction
+#: only reads (the engine's ``begin`` listener then takes no write lock).
+READ_ONLY = "aipartnerupflow.read_only"
+
+
 class Connections:
     """The connection of the unit of work running on this thread, or a short-lived one.
 
     The thread that ``hold()`` names (the database worker) keeps one connection open
     across its units of work: taking a connection from the pool and resetting it on
     return costs more than a small commit.
+
+    ``begin()`` runs a transaction that may write; on SQLite it takes the write lock up
+    front. ``read()`` runs one that only reads and takes no lock, so on SQLite it neither
+    waits for another process's write nor holds one up. Either joins the transaction in
+    progress on the same thread, except that a write cannot join a read.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -141,33 +151,59 @@ class Connections:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """Join the transaction in progress on this thread, or run a new one."""
+        """Join the transaction in progress on this thread, or run a new one that may write."""
+        current: Connection | None = getattr(self._local, "connection", None)
+        if current is not None:
+            if self._local.read_only:
+                raise RuntimeError("a write cannot join a transaction begun to read only")
+            yield current
+            return
+        with self._transaction(read_only=False) as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """Join the transaction in progress on this thread, or run a new one that reads
+        the last committed state and takes no write lock."""
         current: Connection | None = getattr(self._local, "connection", None)
         if current is not None:
             yield current
             return
+        with self._transaction(read_only=True) as connection:
+            yield connection
+
+    @contextmanager
+    def _transaction(self, *, read_only: bool) -> Iterator[Connection]:
         if threading.current_thread() is not self._holder:
-            with self.engine.begin() as connection, self._joined(connection):
-                yield connection
+            with self.engine.connect() as connection, self._begun(connection, read_only) as own:
+                yield own
             return
         held = self._held
         if held is None or held.invalidated:
             held = self._held = self.engine.connect()
         try:
-            with held.begin(), self._joined(held):
-                yield held
+            with self._begun(held, read_only) as transaction:
+                yield transaction
         except BaseException:
             # A failed unit of work may have left the connection broken: start afresh.
             self.release()
             raise
 
     @contextmanager
-    def _joined(self, connection: Connection) -> Iterator[None]:
-        self._local.connection = connection
+    def _begun(self, connection: Connection, read_only: bool) -> Iterator[Connection]:
+        """``connection`` in a transaction, joined by this thread's later calls."""
+        if read_only:
+            connection.info[READ_ONLY] = True
         try:
-            yield
+            transaction = connection.begin()
         finally:
-            self._local.connection = None
+            connection.info.pop(READ_ONLY, None)
+        with transaction:
+            self._local.connection, self._local.read_only = connection, read_only
+            try:
+                yield connection
+            finally:
+                self._local.connection = None
 
 
 def _stored_events(originator_id: UUID | str, rows: Sequence[Any]) -> list[StoredEvent]:
@@ -197,7 +233,7 @@ class _StreamRecorder(AggregateRecorder):
         where = (("tree_id", "="), *((("version", ">"),) if gt is not None else ()))
         where += (("version", "<="),) if lte is not None else ()
         params = [v for v in (originator_id, gt, lte, limit) if v is not None]
-        with self.connections.begin() as connection:
+        with self.connections.read() as connection:
             read = prebuilt_read(
                 self.table,
                 ("version", "topic", "state"),
@@ -286,7 +322,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
         if topics:
             query = query.where(c.topic.in_(topics))
         query = query.order_by(c.position).limit(limit)
-        with self.connections.begin() as connection:
+        with self.connections.read() as connection:
             return [
                 Notification(
                     id=r.position,
@@ -299,7 +335,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
             ]
 
     def max_notification_id(self) -> int | None:
-        with self.connections.begin() as connection:
+        with self.connections.read() as connection:
             return _last_position(connection)
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:

@@ -28,7 +28,7 @@ def _ids_starting(database: Database, prefix: str) -> list[str]:
         .order_by(_ids)
         .limit(CANDIDATES + 1)
     )
-    with database.connections.begin() as connection:
+    with database.connections.read() as connection:
         return [row.id for row in connection.execute(query)]
 
 

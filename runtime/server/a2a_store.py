@@ -134,7 +134,7 @@ class DurableTaskStore(TaskStore):
         return await self._through_tree(task)
 
     def _row(self, task_id: str) -> Any:
-        with self.db.engine.begin() as connection:
+        with self.db.connections.read() as connection:
             return connection.execute(select(a2a_tasks).where(a2a_tasks.c.id == task_id)).first()
 
     async def _through_tree(self, task: Task) -> Task:
@@ -205,7 +205,7 @@ class DurablePushConfigStore(PushNotificationConfigStore):
     def _get(self, task_id: str) -> list[PushNotificationConfig]:
         table = a2a_push_configs
         query = select(table.c.body).where(table.c.task_id == task_id).order_by(table.c.position)
-        with self.db.engine.begin() as connection:
+        with self.db.connections.read() as connection:
             return [_config(body) for body in connection.execute(query).scalars()]
 
     async def delete_info(self, task_id: str, config_id: str | None = None) -> None:

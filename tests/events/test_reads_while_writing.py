@@ -1,0 +1,112 @@
+"""Reads take no write lock: while another process is in the middle of a write, every read
+answers at once with the last committed state (on SQLite, a read that took the write lock
+would wait for that process, then fail with "database is locked")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from aipartnerupflow import (
+    TaskCreator,
+    TaskRepository,
+    create_session,
+    history,
+    log_position,
+    tree_at,
+)
+
+# Another process opens a write transaction through the library's own connections,
+# changes a task without committing, and holds it until told to go on.
+_HOLDER = """
+import sys
+from sqlalchemy import text
+from aipartnerupflow import create_session
+db = create_session(sys.argv[1])
+with db.connections.begin() as connection:
+    connection.execute(text("UPDATE tasks SET priority = 9 WHERE id = 'root'"))
+    print("held", flush=True)
+    sys.stdin.readline()
+db.close()
+"""
+
+
+@contextmanager
+def write_held_by_another_process(url: str) -> Iterator[None]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.communicate("go\n", timeout=30)
+    assert holder.returncode == 0
+
+
+async def test_reads_answer_while_another_process_writes(db_url: str) -> None:
+    db = create_session(db_url)
+    try:
+        await TaskCreator(db).create_task_tree_from_array(
+            [{"id": "root", "name": "r"}, {"id": "leaf", "name": "l", "parent_id": "root"}]
+        )
+        repo = TaskRepository(db)
+        end = log_position(db)
+        with write_held_by_another_process(db_url):
+            task = await repo.get_task_by_id("root")
+            assert task is not None and task.priority == 1  # not the uncommitted 9
+            assert [t.id for t in await repo.list_tasks()] == ["leaf", "root"]
+            assert [t.id for t in (await repo.build_task_tree("root")).tasks()] == [
+                "root",
+                "leaf",
+            ]
+            assert log_position(db) == end
+            assert tree_at(db, "root", position=end).children[0].task.id == "leaf"
+            assert [e["type"] for e in history(db, task_id="leaf")] == ["created"]
+        # Nothing read was cached ahead of the log: the held change was never committed.
+        task = await repo.get_task_by_id("root")
+        assert task is not None and task.priority == 9
+    finally:
+        db.close()
+
+
+def test_a_write_cannot_join_a_read(tmp_path: Path) -> None:
+    db = create_session(f"sqlite:///{tmp_path}/tasks.db")
+    try:
+
+        def write_inside_read() -> None:
+            with db.connections.read(), db.connections.begin() as connection:
+                connection.execute(text("DELETE FROM tasks"))
+
+        with pytest.raises(RuntimeError, match="cannot join"):
+            db.call(write_inside_read)
+    finally:
+        db.close()
+
+
+def test_a_read_inside_a_write_sees_what_it_wrote(tmp_path: Path) -> None:
+    db = create_session(f"sqlite:///{tmp_path}/tasks.db")
+    try:
+
+        def read_inside_write() -> int:
+            with db.connections.begin() as connection:
+                connection.execute(text("CREATE TABLE scratch (n INTEGER)"))
+                connection.execute(text("INSERT INTO scratch VALUES (1)"))
+                with db.connections.read() as same:
+                    assert same is connection
+                    count: int = same.execute(text("SELECT count(*) FROM scratch")).scalar_one()
+                    return count
+
+        assert db.call(read_inside_write) == 1
+    finally:
+        db.close()
