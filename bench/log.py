@@ -20,8 +20,10 @@ session's own settings, printed in the header):
 3. ``tree_at`` on a 10,101-task tree (root -> 100 -> 100) whose tasks were all started
    and completed in batches (about 30k events, with snapshots), at the newest position
    and in the middle of its stream; on the same tree, ``history`` of one task (3 events)
-   and of the whole tree. Under ``tree_at`` and the tree's ``history``, the floor: raw
-   sqlite3 reading and msgpack decoding the same rows, with nothing folded or built.
+   and of the whole tree. Under ``tree_at`` and the tree's ``history``: how much of the
+   time the cyclic GC took (collections set off by the answer's own new objects), and
+   the floor: raw sqlite3 reading and msgpack decoding the same rows, with nothing
+   folded or built.
 4. Only with ``--only million`` (about a minute): a tree of 1,000 tasks whose log
    reaches 1,000,000 events (every task reports progress 1,000 times, a commit per
    round of 1,000 events): the append rate, ``tree_at`` at positions spread over the
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import inspect
 import resource
 import sqlite3
@@ -111,6 +114,35 @@ async def timed(fn: Callable[[], Any]) -> float:
     if inspect.isawaitable(result):
         await result
     return time.perf_counter() - started
+
+
+class GcClock:
+    """Seconds the cyclic GC ran, on any thread, since ``reset``: the share of a read's
+    time that goes to collections its own new objects set off."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+    def reset(self) -> None:
+        self.seconds = 0.0
+
+
+GC_CLOCK = GcClock()
+
+
+async def timed_with_gc(fn: Callable[[], Any]) -> tuple[float, float]:
+    """Milliseconds one call of ``fn`` takes, and how many of them the cyclic GC took."""
+    GC_CLOCK.reset()
+    seconds = await timed(fn)
+    return seconds * 1000, GC_CLOCK.seconds * 1000
 
 
 async def events_per_second(db: Database, fn: Callable[[], Any]) -> float:
@@ -307,6 +339,15 @@ def report_floor(label: str, values: Sequence[float], figure: Sequence[float]) -
     )
 
 
+def report_gc(gc_ms: Sequence[float], figure: Sequence[float]) -> None:
+    median = statistics.median(gc_ms)
+    print(
+        f"  {'of which the cyclic GC':<54} {median:>10,.2f} ms       "
+        f"{median / statistics.median(figure):.0%} of the figure above",
+        flush=True,
+    )
+
+
 async def tree_at_times(sizes: Sizes) -> None:
     with fresh_database("tree_at") as db:
         array = tree_array("d", [sizes.width, sizes.width])
@@ -315,17 +356,18 @@ async def tree_at_times(sizes: Sizes) -> None:
             record_statuses(db, tree_id, batch, progress=False)
         end = log_position(db)
         for where, position in (("newest", end), ("middle", end // 2)):
-            seconds = [
-                await timed(partial(tree_at, db, array[0]["id"], position=position))
+            runs = [
+                await timed_with_gc(partial(tree_at, db, array[0]["id"], position=position))
                 for _ in range(sizes.runs)
             ]
-            times = [s * 1000 for s in seconds]
+            times = [ms for ms, _ in runs]
             report(
                 f"tree_at: {len(array):,} tasks, {where} position ({position:,}/{end:,})",
                 times,
                 "ms",
                 TREE_AT_TARGET,
             )
+            report_gc([gc_ms for _, gc_ms in runs], times)
             # The log holds this one tree, so a position is its stream's version.
             floor = [raw_read_ms(db, tree_id, position) for _ in range(sizes.runs)]
             report_floor("raw read + decode of those rows (sqlite3, msgpack)", floor, times)
@@ -334,10 +376,11 @@ async def tree_at_times(sizes: Sizes) -> None:
             (f"history of one task ({leaf})", {"task_id": leaf}, TASK_HISTORY_TARGET),
             ("history of the whole tree", {"tree_id": tree_id}, TREE_HISTORY_TARGET),
         ):
-            seconds = [await timed(partial(history, db, **kwargs)) for _ in range(sizes.runs)]
+            runs = [await timed_with_gc(partial(history, db, **kwargs)) for _ in range(sizes.runs)]
             count = len(history(db, **kwargs))
-            times = [s * 1000 for s in seconds]
+            times = [ms for ms, _ in runs]
             report(f"{label}: {count:,} events", times, "ms", target)
+        report_gc([gc_ms for _, gc_ms in runs], times)
         floor = [raw_read_ms(db, tree_id) for _ in range(sizes.runs)]
         report_floor("raw read + decode of the stream (sqlite3, msgpack)", floor, times)
 
