@@ -109,7 +109,11 @@ class TreeSupervisor(pykka.ThreadingActor):
         self.bridge = LoopBridge(loop, runner, lambda done: self._tell_self(Outcomes(done)))
         self.recorder = ChangeRecorder(db, tree_id, self._committed, lease=lease)
         self._scheduler: Scheduler | None = None
+        # Task states by id: the tree's own (shared with the database thread, which only
+        # replaces them whole, and read only here) until the run changes a task; then the
+        # run's copy (``_own``); once the task ends, only what is read of an ended task.
         self.states: dict[str, dict[str, Any]] = {}
+        self._owned: set[str] = set()
         self.started_at: dict[str, float] = {}  # launched jobs, until their task ends
         self.unlaunched = 0  # jobs whose start waits for the next commit
         self.stopping: set[str] = set()  # running tasks a cancel is stopping
@@ -166,7 +170,7 @@ class TreeSupervisor(pykka.ThreadingActor):
                 }
                 self._record(message.task_id, "attempt_failed", values)
                 self._record(message.task_id, "start", {"attempt": message.attempt})
-                self.states[message.task_id]["attempt"] = message.attempt
+                self._own(message.task_id)["attempt"] = message.attempt
             self.recorder.then(message.recorded)
         elif isinstance(message, HookFailed):
             values = {"hook": message.hook, "error": message.error}
@@ -222,18 +226,28 @@ class TreeSupervisor(pykka.ThreadingActor):
 
     def _start(self) -> None:
         self.states, run_ids = self.db.call(self._load)
-        for task_id in run_ids:
-            # A wait past its params.input_timeout ends now, before anything is planned.
-            expired = wait_expired(self.states[task_id])
-            if expired is not None:
-                self._record_end(Outcome.failure(task_id, expired))
+        # A wait past its params.input_timeout ends now, before anything is planned.
+        expired = [(t, e) for t in run_ids if (e := wait_expired(self.states[t])) is not None]
+        for task_id, _ in expired:
+            self._own(task_id)["status"] = TaskStatus.FAILED  # as the scheduler plans it
         self._scheduler = Scheduler(self.states, run_ids, self.max_concurrency)
+        for task_id, error in expired:
+            self._record_end(Outcome.failure(task_id, error))
         self._fail_blocked(self.scheduler.begin())
 
     def _load(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
         tree = self.db.log.load(self.tree_id)
-        states = {task_id: dict(state) for task_id, state in tree.tasks.items()}
-        return states, [self.root_id, *tree.descendant_ids(self.root_id)]
+        # No copy of each state: a run of 100k tasks would hold them all at once.
+        return dict(tree.tasks), [self.root_id, *tree.descendant_ids(self.root_id)]
+
+    def _own(self, task_id: str) -> dict[str, Any]:
+        """The run's own copy of a task's state, made the first time the run changes it
+        (one C call, so no change on the database thread lands halfway through it)."""
+        state = self.states[task_id]
+        if task_id not in self._owned:
+            state = self.states[task_id] = dict(state)
+            self._owned.add(task_id)
+        return state
 
     def _starved(self) -> bool:
         """Jobs wait for a commit while no executor runs: committing now beats a bigger
@@ -253,7 +267,7 @@ class TreeSupervisor(pykka.ThreadingActor):
             self.recorder.then(partial(self._launch, jobs))
 
     def _job(self, task_id: str) -> Job:
-        state = self.states[task_id]
+        state = self._own(task_id)
         inputs = merged_inputs(state, self.states)
         if inputs != state["inputs"]:
             self._record(task_id, "inputs", {"inputs": inputs})
@@ -293,14 +307,20 @@ class TreeSupervisor(pykka.ThreadingActor):
         }
         values = {k: v for k, v in values.items() if v is not None}
         self._record(outcome.task_id, "finish", {"status": outcome.status, **values}, cause)
-        state = self.states[outcome.task_id]
-        state.update(status=outcome.status, result=outcome.result, error=outcome.error)
+        attempt = self.states[outcome.task_id]["attempt"]
+        # What is read of an ended task: its outcome (dependents' inputs, the summary).
+        self.states[outcome.task_id] = {
+            "status": outcome.status,
+            "result": outcome.result,
+            "error": outcome.error,
+        }
+        self._owned.add(outcome.task_id)
         started = self.started_at.pop(outcome.task_id, None)
         log.info(
             "task_" + outcome.status,
             tree_id=self.tree_name,
             task_id=outcome.task_id,
-            attempt=state["attempt"],
+            attempt=attempt,
             duration=None if started is None else round(time.monotonic() - started, 6),
             error=outcome.error,
         )
