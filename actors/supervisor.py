@@ -56,7 +56,7 @@ from aipartnerupflow.actors.reports import (
 )
 from aipartnerupflow.actors.scheduler import Blocked, Scheduler
 from aipartnerupflow.actors.waiting import wait_expired
-from aipartnerupflow.errors import LeaseLostError
+from aipartnerupflow.errors import InputTimeoutError, LeaseLostError
 from aipartnerupflow.events.domain.status import TaskStatus
 from aipartnerupflow.events.store.database import LogDatabase
 from aipartnerupflow.events.store.leases import Lease
@@ -225,20 +225,23 @@ class TreeSupervisor(pykka.ThreadingActor):
     # ------------------------------------------------------------- scheduling
 
     def _start(self) -> None:
-        self.states, run_ids = self.db.call(self._load)
-        # A wait past its params.input_timeout ends now, before anything is planned.
+        for task_id, error in self.db.call(self._plan):
+            self._record_end(Outcome.failure(task_id, error))
+        self._fail_blocked(self.scheduler.begin())
+
+    def _plan(self) -> list[tuple[str, InputTimeoutError]]:
+        """Take the run's task states and plan the run; returns the waits past their
+        ``params.input_timeout``, which end now, before anything starts. Runs on the
+        database thread, so no change of the tree lands while the states are read."""
+        tree = self.db.log.load(self.tree_id)
+        # No copy of each state: a run of 100k tasks would hold them all at once.
+        self.states = dict(tree.tasks)
+        run_ids = [self.root_id, *tree.descendant_ids(self.root_id)]
         expired = [(t, e) for t in run_ids if (e := wait_expired(self.states[t])) is not None]
         for task_id, _ in expired:
             self._own(task_id)["status"] = TaskStatus.FAILED  # as the scheduler plans it
         self._scheduler = Scheduler(self.states, run_ids, self.max_concurrency)
-        for task_id, error in expired:
-            self._record_end(Outcome.failure(task_id, error))
-        self._fail_blocked(self.scheduler.begin())
-
-    def _load(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        tree = self.db.log.load(self.tree_id)
-        # No copy of each state: a run of 100k tasks would hold them all at once.
-        return dict(tree.tasks), [self.root_id, *tree.descendant_ids(self.root_id)]
+        return expired
 
     def _own(self, task_id: str) -> dict[str, Any]:
         """The run's own copy of a task's state, made the first time the run changes it
