@@ -118,6 +118,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         self.unlaunched = 0  # jobs whose start waits for the next commit
         self.stopping: set[str] = set()  # running tasks a cancel is stopping
         self.finished = False
+        self._pinned = False  # the tree stays in the log's cache while this run lives
 
     @property
     def scheduler(self) -> Scheduler:
@@ -200,7 +201,11 @@ class TreeSupervisor(pykka.ThreadingActor):
         self._notify_done(error)
         self.actor_ref.stop(block=False)
 
+    def on_stop(self) -> None:
+        self._unpin()
+
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        self._unpin()
         log.error("supervisor_failed", tree_id=str(self.tree_id), error=repr(exception_value))
         self._to_loop(self.bridge.stop_all)
         self._notify_done(exception_value)
@@ -233,6 +238,8 @@ class TreeSupervisor(pykka.ThreadingActor):
         """Take the run's task states and plan the run; returns the waits past their
         ``params.input_timeout``, which end now, before anything starts. Runs on the
         database thread, so no change of the tree lands while the states are read."""
+        self.db.log.pin(self.tree_id)
+        self._pinned = True
         tree = self.db.log.load(self.tree_id)
         # No copy of each state: a run of 100k tasks would hold them all at once.
         self.states = dict(tree.tasks)
@@ -242,6 +249,11 @@ class TreeSupervisor(pykka.ThreadingActor):
             self._own(task_id)["status"] = TaskStatus.FAILED  # as the scheduler plans it
         self._scheduler = Scheduler(self.states, run_ids, self.max_concurrency)
         return expired
+
+    def _unpin(self) -> None:
+        if self._pinned:
+            self._pinned = False
+            self.db.log.unpin(self.tree_id)
 
     def _own(self, task_id: str) -> dict[str, Any]:
         """The run's own copy of a task's state, made the first time the run changes it

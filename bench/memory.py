@@ -3,10 +3,13 @@
     python bench/memory.py                      # 10 rounds of 1,000 trees (2-5 tasks each)
     python bench/memory.py --rounds 5 --trees 500
     python bench/memory.py --top 10             # also the 10 largest allocation growths
+    python bench/memory.py --rounds 8 --trees 2 --size 10000   # large trees instead
 
 A warm-up round runs first; then each round creates and runs ``--trees`` trees on one
 SQLite file through ``TaskExecutor.execute_tasks`` and prints the process's RSS. Memory
-is bounded when RSS levels off: the last figure stays close to the first ones.
+is bounded when RSS levels off: the last figure stays close to the first ones. With
+``--size``, each tree is a root with ``size - 1`` children instead: large trees, which
+the log's tree cache must not keep by the hundred.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ class Echo(BaseTask):
         return {"echo": inputs}
 
 
-def small_tree(index: int) -> list[dict[str, Any]]:
-    """A root with 1-4 children, each carrying a few hundred bytes of inputs."""
-    size = 2 + index % 4
+def small_tree(index: int, size: int | None = None) -> list[dict[str, Any]]:
+    """A root with ``size - 1`` children (by default 1-4), each carrying a few hundred
+    bytes of inputs."""
+    size = 2 + index % 4 if size is None else size
     root = {"id": f"r{index}", "name": "echo", "inputs": {"n": index, "text": "x" * 200}}
     children = [
         {"id": f"r{index}-{i}", "name": "echo", "parent_id": f"r{index}", "inputs": {"i": i}}
@@ -52,7 +56,7 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-async def run(rounds: int, trees: int, top: int, path: Path) -> None:
+async def run(rounds: int, trees: int, size: int | None, top: int, path: Path) -> None:
     db = create_session(path=path)
     executor = TaskExecutor()
     done = 0
@@ -61,7 +65,7 @@ async def run(rounds: int, trees: int, top: int, path: Path) -> None:
         nonlocal done
         started = time.perf_counter()
         for _ in range(trees):
-            summary = await executor.execute_tasks(small_tree(done), db=db)
+            summary = await executor.execute_tasks(small_tree(done, size), db=db)
             assert summary["status"] == "completed", summary
             done += 1
         return time.perf_counter() - started
@@ -79,7 +83,7 @@ async def run(rounds: int, trees: int, top: int, path: Path) -> None:
         now = rss_mb()
         print(
             f"round {number:>2}: {done:>6} trees, RSS {now:7.1f} MB "
-            f"({now - warm:+6.1f} MB since warm-up), {trees / seconds:6.0f} trees/s"
+            f"({now - warm:+6.1f} MB since warm-up), {trees / seconds:6.1f} trees/s"
         )
     if top:
         growth = tracemalloc.take_snapshot().compare_to(before, "traceback")
@@ -93,10 +97,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--trees", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=None, help="tasks per tree")
     parser.add_argument("--top", type=int, default=0, help="print the largest growths")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args.rounds, args.trees, args.top, Path(tmp) / "memory.db"))
+        asyncio.run(run(args.rounds, args.trees, args.size, args.top, Path(tmp) / "memory.db"))
 
 
 if __name__ == "__main__":

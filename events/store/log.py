@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 
 from aipartnerupflow.errors import ConcurrencyError
 from aipartnerupflow.events.domain.tree import TaskTree, apply_event
+from aipartnerupflow.events.store.cache import TreeCache
 from aipartnerupflow.events.store.leases import Lease
 from aipartnerupflow.events.store.leases import check as check_lease
 from aipartnerupflow.events.store.mapper import LogMapper
@@ -94,7 +95,9 @@ class TaskLog(Application):
     snapshot_interval = 1000
     commit_attempts = 3
 
-    def __init__(self, connections: Connections, *, cache_size: int = 256) -> None:
+    def __init__(
+        self, connections: Connections, *, cache_size: int = 256, cache_tasks: int = 50_000
+    ) -> None:
         self.connections = connections
         self.listeners: list[RecordListener] = []
         # Versions of the latest snapshots of recently written trees, least recent first;
@@ -105,6 +108,12 @@ class TaskLog(Application):
             env={"AGGREGATE_CACHE_MAXSIZE": str(cache_size), "IS_SNAPSHOTTING_ENABLED": "y"}
         )
         self.snapshot_writer = SnapshotWriter(self.mapper)
+        # Bounded by tasks too: a few large trees would otherwise fill the host's memory.
+        # A tree's kept snapshot rows go with it.
+        self.tree_cache = TreeCache(
+            max_tasks=cache_tasks, max_trees=cache_size, evicted=self.snapshot_writer.forget
+        )
+        self.repository.cache = self.tree_cache
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         return _Factory(env, self.connections)
@@ -138,12 +147,17 @@ class TaskLog(Application):
             tree = apply_event(event, tree)
         return tree
 
+    def pin(self, tree_id: UUID) -> None:
+        """Keep the tree cached, whatever its size, until ``unpin``: a run is using it."""
+        self.tree_cache.pin(tree_id)
+
+    def unpin(self, tree_id: UUID) -> None:
+        self.tree_cache.unpin(tree_id)
+
     def forget(self, tree_id: UUID) -> None:
         """Drop a tree from the cache (its in-memory state may be ahead of the log)."""
-        cache = self.repository.cache
-        if cache is not None:
-            with suppress(KeyError):
-                cache.get(tree_id, evict=True)
+        with suppress(KeyError):
+            self.tree_cache.get(tree_id, evict=True)
 
     # ------------------------------------------------------------------ writing
 
@@ -198,9 +212,8 @@ class TaskLog(Application):
         # The log's insert comes last: on PostgreSQL it waits for the writers ahead to
         # commit, and everything before it runs meanwhile.
         self.recorder.insert_rows(rows)
-        if self.repository.cache is not None:
-            for tree, _ in batch:
-                self.repository.cache.put(tree.id, tree)
+        for tree, _ in batch:
+            self.tree_cache.put(tree.id, tree)
 
     def _snapshot_if_due(self, tree: TaskTree) -> None:
         """Snapshot once the events since the last one outnumber a quarter of its tasks.

@@ -67,7 +67,7 @@ class SnapshotWriter:
         rows.version = events[-1].originator_version
 
     def forget(self, tree_id: UUID) -> None:
-        """Drop what is kept of a tree (its save was rolled back)."""
+        """Drop what is kept of a tree (its save was rolled back, or it left the cache)."""
         self._trees.pop(tree_id, None)
 
     def snapshot(self, tree: TaskTree) -> EventRow:
