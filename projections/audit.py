@@ -189,14 +189,14 @@ def history(
     retried, recorded before the next start) has ``details`` (``attempt``, ``error``,
     ``error_type``) instead of changes. Deleted tasks keep their history.
     """
-    return db.call(_history, db, task_id, tree_id)
+    return db.call_read(_history, db, task_id, tree_id)
 
 
 async def history_async(
     db: LogDatabase, task_id: str | None = None, tree_id: UUID | str | None = None
 ) -> list[dict[str, Any]]:
     """``history`` for async code: runs on the database worker, the event loop goes on."""
-    return await db.run(_history, db, task_id, tree_id)
+    return await db.run_read(_history, db, task_id, tree_id)
 
 
 def _checked_position(position: Any) -> int:
@@ -235,24 +235,24 @@ def tree_at(
 ) -> TaskTreeNode:
     """The subtree of ``root_id`` exactly as it was after log ``position`` (or at time
     ``at``), rebuilt from the log; no executor runs. Without either: as it is now."""
-    return db.call(_tree_at, db, root_id, position, at)
+    return db.call_read(_tree_at, db, root_id, position, at)
 
 
 async def tree_at_async(
     db: LogDatabase, root_id: str, position: int | None = None, at: datetime | None = None
 ) -> TaskTreeNode:
     """``tree_at`` for async code: runs on the database worker, the event loop goes on."""
-    return await db.run(_tree_at, db, root_id, position, at)
+    return await db.run_read(_tree_at, db, root_id, position, at)
 
 
 def log_position(db: LogDatabase) -> int:
     """The position of the newest event in the log (0 when it is empty)."""
-    return db.call(_log_position, db)
+    return db.call_read(_log_position, db)
 
 
 async def log_position_async(db: LogDatabase) -> int:
     """``log_position`` for async code: runs on the database worker, the event loop goes on."""
-    return await db.run(_log_position, db)
+    return await db.run_read(_log_position, db)
 
 
 def _log_position(db: LogDatabase) -> int:

@@ -111,7 +111,7 @@ class TaskRepository:
 
     async def get_task_by_id(self, task_id: str) -> TaskModel | None:
         """The task, or None when there is no task with that id."""
-        return await self.db.run(self.queries.get, task_id)
+        return await self.db.run_read(self.queries.get, task_id)
 
     async def get_root_task(self, task: TaskRef) -> TaskModel:
         """The root of the tree the task belongs to."""
@@ -178,7 +178,7 @@ class TaskRepository:
         query = query.order_by(_tasks.c.created_at.desc(), _tasks.c.id.desc())
         query = query.limit(check_row_count(limit, "limit"))
         query = query.offset(check_row_count(offset, "offset"))
-        return await self.db.run(self._select, query)
+        return await self.db.run_read(self._select, query)
 
     def _select(self, query: Any) -> list[TaskModel]:
         with self.db.connections.read() as connection:

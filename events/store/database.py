@@ -28,8 +28,13 @@ from aipartnerupflow.events.store.urls import missing_driver, resolve_url
 T = TypeVar("T")
 
 
+def _in_memory(url: URL) -> bool:
+    """An in-memory SQLite database: one connection, which every thread shares."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def _sqlite_engine(url: URL, engine_kwargs: dict[str, Any]) -> Engine:
-    in_memory = url.database in (None, "", ":memory:")
+    in_memory = _in_memory(url)
     if in_memory:
         # One shared connection, or every thread would see its own empty database.
         engine_kwargs.setdefault("poolclass", StaticPool)
@@ -65,8 +70,11 @@ def _sqlite_engine(url: URL, engine_kwargs: dict[str, Any]) -> Engine:
 class LogDatabase:
     """The engine, the event log and the worker thread that runs every database call.
 
-    ``schemas`` are created alongside the log's tables; ``listeners`` run inside the
-    transaction of every save (see ``TaskLog.listeners``).
+    Reads that only query the database (``call_read``, ``run_read``) run on a thread of
+    their own, on a connection of their own, so a long one never holds up the commits of
+    running trees; an in-memory SQLite database has one connection, so there they run on
+    the worker too. ``schemas`` are created alongside the log's tables; ``listeners`` run
+    inside the transaction of every save (see ``TaskLog.listeners``).
     """
 
     def __init__(
@@ -89,6 +97,12 @@ class LogDatabase:
         self.connections = Connections(self.engine)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="aipartnerupflow-db")
         self._worker_thread: threading.Thread | None = None
+        self._reader = self._worker
+        self._reader_thread: threading.Thread | None = None
+        if not _in_memory(resolved):
+            self._reader = ThreadPoolExecutor(
+                1, thread_name_prefix="aipartnerupflow-read", initializer=self._reading
+            )
         self.log: TaskLog = self.call(
             self._open, (event_metadata, lease_metadata, *schemas), listeners
         )
@@ -102,6 +116,10 @@ class LogDatabase:
         log = TaskLog(self.connections)
         log.listeners.extend(listeners)
         return log
+
+    def _reading(self) -> None:
+        self._reader_thread = threading.current_thread()
+        self.connections.hold()
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the worker thread and wait for it (inline when already there)."""
@@ -118,11 +136,24 @@ class LogDatabase:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._worker, partial(fn, *args, **kwargs))
 
+    def call_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn``, which only reads, on the reader thread and wait for it; it sees
+        every commit made before it began (inline on the worker or the reader thread)."""
+        if threading.current_thread() in (self._worker_thread, self._reader_thread):
+            return fn(*args, **kwargs)
+        return self._reader.submit(fn, *args, **kwargs).result()
+
+    async def run_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``call_read`` without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, partial(fn, *args, **kwargs))
+
     def close(self) -> None:
         """Finish queued work and release the connections."""
-        with suppress(RuntimeError):  # closed before: the worker takes nothing more
-            self._worker.submit(self.connections.release)
-        self._worker.shutdown(wait=True)
+        for executor in dict.fromkeys((self._worker, self._reader)):  # the worker first
+            with suppress(RuntimeError):  # closed before: it takes nothing more
+                executor.submit(self.connections.release)
+            executor.shutdown(wait=True)
         self.engine.dispose()
 
     def __repr__(self) -> str:

@@ -123,8 +123,8 @@ READ_ONLY = "aipartnerupflow.read_only"
 class Connections:
     """The connection of the unit of work running on this thread, or a short-lived one.
 
-    The thread that ``hold()`` names (the database worker) keeps one connection open
-    across its units of work: taking a connection from the pool and resetting it on
+    Threads that call ``hold()`` (the database worker, the reader) keep a connection open
+    across their units of work: taking a connection from the pool and resetting it on
     return costs more than a small commit.
 
     ``begin()`` runs a transaction that may write; on SQLite it takes the write lock up
@@ -136,17 +136,20 @@ class Connections:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._local = threading.local()
-        self._holder: threading.Thread | None = None
-        self._held: Connection | None = None
+        # Each holding thread's connection (None until its first unit of work); a thread
+        # only ever touches its own entry.
+        self._held: dict[threading.Thread, Connection | None] = {}
 
     def hold(self) -> None:
         """Keep a connection open for the calling thread's units of work."""
-        self._holder = threading.current_thread()
+        self._held.setdefault(threading.current_thread(), None)
 
     def release(self) -> None:
-        """Close the held connection (on the thread that holds it)."""
-        held, self._held = self._held, None
+        """Close the calling thread's held connection (it opens a new one on next use)."""
+        thread = threading.current_thread()
+        held = self._held.get(thread)
         if held is not None:
+            self._held[thread] = None
             held.close()
 
     @contextmanager
@@ -174,13 +177,14 @@ class Connections:
 
     @contextmanager
     def _transaction(self, *, read_only: bool) -> Iterator[Connection]:
-        if threading.current_thread() is not self._holder:
+        thread = threading.current_thread()
+        if thread not in self._held:
             with self.engine.connect() as connection, self._begun(connection, read_only) as own:
                 yield own
             return
-        held = self._held
+        held = self._held[thread]
         if held is None or held.invalidated:
-            held = self._held = self.engine.connect()
+            held = self._held[thread] = self.engine.connect()
         try:
             with self._begun(held, read_only) as transaction:
                 yield transaction

@@ -1,11 +1,14 @@
-"""Reads take no write lock: while another process is in the middle of a write, every read
-answers at once with the last committed state (on SQLite, a read that took the write lock
-would wait for that process, then fail with "database is locked")."""
+"""Reads take no write lock and do not queue behind writes: while another process is in
+the middle of a write, or while this process's database thread is busy, every read answers
+with the last committed state (on SQLite, a read that took the write lock would wait for
+that process, then fail with "database is locked")."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,4 +112,34 @@ def test_a_read_inside_a_write_sees_what_it_wrote(tmp_path: Path) -> None:
 
         assert db.call(read_inside_write) == 1
     finally:
+        db.close()
+
+
+async def test_reads_do_not_wait_for_the_database_thread(db_url: str) -> None:
+    db = create_session(db_url)
+    busy, release = threading.Event(), threading.Event()
+    try:
+        await TaskCreator(db).create_task_tree_from_array([{"id": "root", "name": "r"}])
+        repo = TaskRepository(db)
+        end = log_position(db)
+        held = db.submit(lambda: (busy.set(), release.wait()))
+        busy.wait()
+        answers: dict[str, object] = {}
+
+        def read() -> None:
+            answers["position"] = log_position(db)
+            answers["tree"] = tree_at(db, "root").task.id
+            answers["history"] = [e["type"] for e in history(db, task_id="root")]
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(timeout=60)  # milliseconds when reads do not queue behind the thread
+        assert not reader.is_alive()
+        assert answers == {"position": end, "tree": "root", "history": ["created"]}
+        task = await asyncio.wait_for(repo.get_task_by_id("root"), 60)
+        assert task is not None and task.id == "root"
+        assert [t.id for t in await asyncio.wait_for(repo.list_tasks(), 60)] == ["root"]
+        assert not held.done()
+    finally:
+        release.set()
         db.close()
