@@ -8,8 +8,9 @@
 Each run is a fresh subprocess with a fresh database, so peak RSS belongs to that
 workload alone. Figures are medians over the runs (min and max in brackets).
 Workloads: a 10k-task tree (root -> 100 -> 100), created then run, a chain of 1,000
-dependent tasks, a fan-out of 1,000 siblings (trivial executors), and the time for a
-cancel of a running 1,000-task tree to be recorded for every task. With ``--postgres URL``
+dependent tasks, a fan-out of 1,000 siblings (trivial executors), the time for a
+cancel of a running 1,000-task tree to be recorded for every task, and how long reads
+of one task take (one every 10 ms) while the 10k tree runs. With ``--postgres URL``
 (or AIPARTNERUPFLOW_BENCH_POSTGRES_URL) the tree and a chain of 200 run on that server
 too, each against 1.5x its SQLite figure.
 
@@ -43,6 +44,7 @@ from aipartnerupflow import (
     BaseTask,
     TaskCreator,
     TaskManager,
+    TaskRepository,
     TaskStatus,
     create_session,
     executor_register,
@@ -101,6 +103,8 @@ async def run_workload(name: str, size: int, url: str) -> dict[str, Any]:
     shapes = {"tree": tree_10k, "chain": chain, "fanout": fan_out}
     if name == "cancel":
         return await cancel_workload(db, size)
+    if name == "reads":
+        return await reads_workload(db, size)
     array = shapes[name](size)
     creating = time.perf_counter()
     tree = await TaskCreator(db).create_task_tree_from_array(array)
@@ -143,6 +147,24 @@ async def cancel_workload(db: Any, size: int) -> dict[str, Any]:
     assert summary["status"] == TaskStatus.CANCELLED
     db.close()
     return {"seconds": elapsed, "tasks": size}
+
+
+async def reads_workload(db: Any, width: int) -> dict[str, Any]:
+    """Milliseconds a read of one task takes, every 10 ms, while the 10k tree runs."""
+    tree = await TaskCreator(db).create_task_tree_from_array(tree_10k(width))
+    await TaskCreator(db).create_task_tree_from_array([{"id": "other", "name": "noop"}])
+    repo = TaskRepository(db)
+    run = asyncio.create_task(TaskManager(db, max_concurrency=256).run_tree(tree.task.id))
+    reads: list[float] = []
+    while not run.done():
+        started = time.perf_counter()
+        await repo.get_task_by_id("other")
+        reads.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.01)
+    assert (await run)["status"] == TaskStatus.COMPLETED
+    db.close()
+    reads.sort()
+    return {"p50_ms": reads[len(reads) // 2], "p99_ms": reads[len(reads) * 99 // 100]}
 
 
 def child_main(name: str, size: int, url: str | None) -> None:
@@ -373,6 +395,12 @@ def main() -> None:
     line(f"chain of {many:,}", measure("chain", many, runs), "seconds", 0.5)
     line(f"fan-out of {many:,}", measure("fanout", many, runs), "seconds", None)
     line(f"cancel reaching {many:,} running tasks", measure("cancel", many, runs), "seconds", 0.05)
+    reads = measure("reads", width, runs)
+    print(
+        f"{'one-task reads while the tree runs (ms)':<44} p50 {spread(reads, 'p50_ms', '.2f')}"
+        f"  p99 {spread(reads, 'p99_ms', '.2f')}",
+        flush=True,
+    )
     if args.postgres is None:
         return
     sqlite_chain = line(
