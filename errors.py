@@ -115,7 +115,8 @@ class UpdateRejectedError(TaskValidationError):
 
 
 class ConcurrencyError(TaskFlowError, RuntimeError):
-    """Another writer appended to the same tree first; the command was not recorded."""
+    """Another writer got there first (it appended to the same tree, or held the database
+    past the wait for its lock); the command was not recorded and may be tried again."""
 
 
 class LeaseLostError(TaskFlowError, RuntimeError):

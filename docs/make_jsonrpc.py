@@ -274,8 +274,9 @@ def render() -> str:
         "Requests are JSON-RPC 2.0 objects POSTed to `/tasks` (`system.*` to `/system`). With "
         "`serve --auth-secret`, send `Authorization: Bearer TOKEN` (`aipartnerupflow token`); "
         "users see only their own tasks. Every method may also answer -32700 (body not JSON), "
-        "-32600 (not a request object), -32601 (unknown method) and -32603 (internal error); "
-        "bodies over `--max-body` get HTTP 413.",
+        "-32600 (not a request object), -32601 (unknown method), -32002 (another writer got "
+        "there first, or held the database too long: nothing was written, try again) and "
+        "-32603 (internal error); bodies over `--max-body` get HTTP 413.",
         "",
     ]
     for name in served:

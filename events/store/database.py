@@ -9,6 +9,7 @@ inside every save's transaction.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,16 +17,21 @@ from contextlib import suppress
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
+from aipartnerupflow.errors import ConcurrencyError
 from aipartnerupflow.events.store.leases import lease_metadata
 from aipartnerupflow.events.store.log import RecordListener, TaskLog
 from aipartnerupflow.events.store.recorder import READ_ONLY, Connections, event_metadata
 from aipartnerupflow.events.store.urls import missing_driver, resolve_url
 
 T = TypeVar("T")
+
+
+#: How long a write waits for another process's write to end before it gives up.
+_BUSY_SECONDS = 10
 
 
 def _in_memory(url: URL) -> bool:
@@ -49,7 +55,7 @@ def _sqlite_engine(url: URL, engine_kwargs: dict[str, Any]) -> Engine:
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -60,9 +66,17 @@ def _sqlite_engine(url: URL, engine_kwargs: dict[str, Any]) -> Engine:
         # commit while another process writes. Straight to the driver: this runs before
         # every write, and SQLAlchemy's statement machinery costs more than the statement.
         read_only = connection.info.get(READ_ONLY, False)
-        connection.connection.driver_connection.execute(
-            "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
-        )
+        try:
+            connection.connection.driver_connection.execute(
+                "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
+            )
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            raise ConcurrencyError(
+                f"another writer held the database for more than {_BUSY_SECONDS} s; "
+                "nothing was recorded, try again"
+            ) from None
 
     return engine
 
@@ -110,12 +124,26 @@ class LogDatabase:
     def _open(self, schemas: Sequence[MetaData], listeners: Sequence[RecordListener]) -> TaskLog:
         self._worker_thread = threading.current_thread()
         self.connections.hold()
-        with self.engine.begin() as connection:
-            for metadata in schemas:
-                metadata.create_all(connection)
+        self.create_tables(*schemas)
         log = TaskLog(self.connections)
         log.listeners.extend(listeners)
         return log
+
+    def create_tables(self, *schemas: MetaData) -> None:
+        """Create the tables of ``schemas`` that are missing (on the worker thread).
+
+        Looked for first without the write lock: opening a database whose tables exist
+        must neither wait for another process's write nor hold one up.
+        """
+        if threading.current_thread() is not self._worker_thread:
+            return self.call(self.create_tables, *schemas)
+        with self.connections.read() as connection:
+            existing = set(inspect(connection).get_table_names())
+        if any(name not in existing for metadata in schemas for name in metadata.tables):
+            with self.connections.begin() as connection:
+                for metadata in schemas:
+                    metadata.create_all(connection)
+        return None
 
     def _reading(self) -> None:
         self._reader_thread = threading.current_thread()

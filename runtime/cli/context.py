@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from aipartnerupflow.errors import ConcurrencyError
 from aipartnerupflow.runtime.cli.logsetup import LogFormat, LogLevel, configure
 from aipartnerupflow.runtime.cli.view import first_line
 
@@ -201,11 +202,11 @@ def open_db(*, create: bool) -> Iterator[Database]:
         missing.parent.mkdir(parents=True, exist_ok=True)
     try:
         database = create_session(connection_string=url)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+    except (SQLAlchemyError, ImportError, ValueError, ConcurrencyError) as exc:
         raise fail(f"cannot open the database: {first_line(exc)}") from None
     try:
         yield database
-    except ValueError as exc:
+    except (ValueError, ConcurrencyError) as exc:
         raise fail(str(exc)) from None
     finally:
         database.close()

@@ -77,7 +77,7 @@ def root_of(task: Task | None) -> str | None:
 
 def open_a2a_tables(db: Database) -> None:
     """Create the tables (if missing) in ``db``."""
-    db.call(a2a_metadata.create_all, db.engine)
+    db.create_tables(a2a_metadata)
 
 
 class DurableTaskStore(TaskStore):

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from aipartnerupflow.errors import RpcError, TaskNotFoundError
+from aipartnerupflow.errors import ConcurrencyError, RpcError, TaskNotFoundError
 from aipartnerupflow.events.domain.cause import caused_by
 from aipartnerupflow.logs import get_logger
 
@@ -25,6 +25,7 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
     -32603,
 )
 TASK_NOT_FOUND = -32001
+CONFLICT = -32002  # nothing was written; the same request may be sent again
 
 
 def _json_default(value: Any) -> Any:
@@ -103,6 +104,8 @@ async def dispatch(request: Request, methods: Mapping[str, Handler]) -> Response
         return error_response(request_id, exc.code, str(exc), exc.data)
     except TaskNotFoundError as exc:
         return error_response(request_id, TASK_NOT_FOUND, str(exc))
+    except ConcurrencyError as exc:
+        return error_response(request_id, CONFLICT, str(exc))
     except ValueError as exc:
         return error_response(
             request_id, INVALID_PARAMS, str(exc), {"error_type": type(exc).__name__}

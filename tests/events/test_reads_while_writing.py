@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
+from support.server import serving
 
 from aipartnerupflow import (
+    ConcurrencyError,
     TaskCreator,
     TaskRepository,
     create_session,
@@ -24,6 +27,7 @@ from aipartnerupflow import (
     log_position,
     tree_at,
 )
+from aipartnerupflow.runtime.server import create_app
 
 # Another process opens a write transaction through the library's own connections,
 # changes a task without committing, and holds it until told to go on.
@@ -143,3 +147,59 @@ async def test_reads_do_not_wait_for_the_database_thread(db_url: str) -> None:
     finally:
         release.set()
         db.close()
+
+
+async def test_a_write_kept_waiting_too_long_is_refused_and_records_nothing(
+    tmp_path: Path,
+) -> None:
+    """SQLite gives up on another process's write lock after its busy timeout (10 s): the
+    Python API raises ConcurrencyError, the JSON-RPC API answers -32002 and the command
+    line prints one line, and nothing is recorded. (PostgreSQL waits for row locks.)"""
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    db = create_session(url)
+    try:
+        await TaskCreator(db).create_task_tree_from_array([{"id": "root", "name": "r"}])
+        repo = TaskRepository(db)
+        end = log_position(db)
+        with (
+            serving(lambda base: create_app(db, base_url=base, recover=False)) as base_url,
+            write_held_by_another_process(url),
+        ):
+            # Opening the database (its tables all there) while another process writes
+            # does not wait.
+            create_session(url).close()
+            cli = subprocess.Popen(
+                [sys.executable, "-m", "aipartnerupflow", "--db", url, "tasks", "cancel", "root"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            refused, answer = await asyncio.gather(
+                repo.update_task_priority("root", 5), rpc_update(base_url), return_exceptions=True
+            )
+            out, err = cli.communicate(timeout=120)
+        assert isinstance(refused, ConcurrencyError)
+        assert isinstance(answer, dict) and answer["error"]["code"] == -32002, answer
+        assert cli.returncode == 2 and out == ""
+        assert err.startswith("error: another writer held the database") and err.count("\n") == 1
+        assert log_position(db) == end
+        task = await repo.get_task_by_id("root")
+        assert task is not None and task.priority == 9  # the other process's commit alone
+        assert task.status == "pending"
+    finally:
+        db.close()
+
+
+async def rpc_update(base_url: str) -> dict[str, object]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+        response = await client.post(
+            "/tasks",
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tasks.update",
+                "params": {"task_id": "root", "priority": 3},
+            },
+        )
+    body: dict[str, object] = response.json()
+    return body
