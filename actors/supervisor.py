@@ -109,9 +109,9 @@ class TreeSupervisor(pykka.ThreadingActor):
         self.bridge = LoopBridge(loop, runner, lambda done: self._tell_self(Outcomes(done)))
         self.recorder = ChangeRecorder(db, tree_id, self._committed, lease=lease)
         self._scheduler: Scheduler | None = None
-        # Task states by id: the tree's own (shared with the database thread, which only
-        # replaces them whole, and read only here) until the run changes a task; then the
-        # run's copy (``_own``); once the task ends, only what is read of an ended task.
+        # Task states by id: the tree's own, shared with the database thread and only read
+        # here, until the run changes a task (only calls such as update_task change them
+        # meanwhile); then the run's copy (``_own``); once the task ends, its outcome alone.
         self.states: dict[str, dict[str, Any]] = {}
         self._owned: set[str] = set()
         self.started_at: dict[str, float] = {}  # launched jobs, until their task ends

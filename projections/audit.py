@@ -195,7 +195,7 @@ def history(
 async def history_async(
     db: LogDatabase, task_id: str | None = None, tree_id: UUID | str | None = None
 ) -> list[dict[str, Any]]:
-    """``history`` for async code: runs on the database worker, the event loop goes on."""
+    """``history`` for async code: runs on the reader thread, the event loop goes on."""
     return await db.run_read(_history, db, task_id, tree_id)
 
 
@@ -241,7 +241,7 @@ def tree_at(
 async def tree_at_async(
     db: LogDatabase, root_id: str, position: int | None = None, at: datetime | None = None
 ) -> TaskTreeNode:
-    """``tree_at`` for async code: runs on the database worker, the event loop goes on."""
+    """``tree_at`` for async code: runs on the reader thread, the event loop goes on."""
     return await db.run_read(_tree_at, db, root_id, position, at)
 
 
@@ -251,7 +251,7 @@ def log_position(db: LogDatabase) -> int:
 
 
 async def log_position_async(db: LogDatabase) -> int:
-    """``log_position`` for async code: runs on the database worker, the event loop goes on."""
+    """``log_position`` for async code: runs on the reader thread, the event loop goes on."""
     return await db.run_read(_log_position, db)
 
 
