@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
-from support.server import serving
+from support.server import rpc, serving
 
 from aipartnerupflow import (
     ConcurrencyError,
@@ -80,7 +79,7 @@ async def test_reads_answer_while_another_process_writes(db_url: str) -> None:
             assert log_position(db) == end
             assert tree_at(db, "root", position=end).children[0].task.id == "leaf"
             assert [e["type"] for e in history(db, task_id="leaf")] == ["created"]
-        # Nothing read was cached ahead of the log: the held change was never committed.
+        # Once the other process commits, reads see its change.
         task = await repo.get_task_by_id("root")
         assert task is not None and task.priority == 9
     finally:
@@ -175,7 +174,9 @@ async def test_a_write_kept_waiting_too_long_is_refused_and_records_nothing(
                 text=True,
             )
             refused, answer = await asyncio.gather(
-                repo.update_task_priority("root", 5), rpc_update(base_url), return_exceptions=True
+                repo.update_task_priority("root", 5),
+                rpc(base_url, "tasks.update", {"task_id": "root", "priority": 3}, timeout=120),
+                return_exceptions=True,
             )
             out, err = cli.communicate(timeout=120)
         assert isinstance(refused, ConcurrencyError)
@@ -188,18 +189,3 @@ async def test_a_write_kept_waiting_too_long_is_refused_and_records_nothing(
         assert task.status == "pending"
     finally:
         db.close()
-
-
-async def rpc_update(base_url: str) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
-        response = await client.post(
-            "/tasks",
-            json={
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "tasks.update",
-                "params": {"task_id": "root", "priority": 3},
-            },
-        )
-    body: dict[str, object] = response.json()
-    return body

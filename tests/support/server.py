@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -45,6 +46,29 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+async def rpc(
+    url: str,
+    method: str,
+    params: Any = None,
+    *,
+    token: str | None = None,
+    path: str = "/tasks",
+    timeout: float = 30,
+) -> dict[str, Any]:
+    """POST one JSON-RPC request; returns the response's body (its ``result`` or ``error``)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
+        response = await client.post(
+            path,
+            headers=headers,
+            json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params or {}},
+        )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert body["id"] == 7
+    return body
 
 
 class CallbackSink:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.server import CallbackSink, serving
+from support.server import CallbackSink, rpc, serving
 
 from aipartnerupflow import BaseTask, TaskRepository, get_registry
 from aipartnerupflow.runtime.server import create_app, issue_token
@@ -45,22 +45,6 @@ def auth_url(db):
         lambda url: create_app(db, base_url=url, recover=False, auth_secret=SECRET)
     ) as url:
         yield url
-
-
-async def rpc(
-    url: str, method: str, params: Any = None, *, token: str | None = None, path: str = "/tasks"
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        response = await client.post(
-            path,
-            headers=headers,
-            json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params or {}},
-        )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["id"] == 7
-    return body
 
 
 async def result(url: str, method: str, params: Any = None, **kw: Any) -> Any:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
-from support.server import serving
+from support.server import rpc, serving
 
 from aipartnerupflow import BaseTask, get_registry, log_position_async
 from aipartnerupflow.runtime.server import create_app
@@ -36,15 +35,6 @@ def approval():
 def base_url(db):
     with serving(lambda url: create_app(db, base_url=url, recover=False)) as url:
         yield url
-
-
-async def rpc(url: str, method: str, params: Any) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        response = await client.post(
-            "/tasks", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 TREE = [
