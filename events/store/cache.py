@@ -22,8 +22,8 @@ from aipartnerupflow.events.domain.tree import TaskTree
 
 
 class TreeCache(Cache[UUID, Any]):
-    """Least recently used trees, at most ``max_trees`` of them and, beyond the pinned
-    trees and the one used last, at most ``max_tasks`` tasks in all. Thread-safe.
+    """Least recently used trees: at most ``max_trees`` of them, and at most ``max_tasks``
+    tasks in the trees that are not pinned, beyond the one used last. Thread-safe.
 
     Trees leave only as others are put (on the thread that writes), and ``evicted`` hears
     of each one that does, there.
@@ -91,15 +91,19 @@ class TreeCache(Cache[UUID, Any]):
 
     def _shrink(self) -> list[UUID]:
         gone: list[UUID] = []
-        if self._tasks <= self.max_tasks and len(self.cache) <= self.max_trees:
+        # The bound is on trees no run is using: a large running tree pushes nothing out.
+        unpinned = self._tasks - sum(self._weights.get(key, 0) for key in self._pins)
+        if unpinned <= self.max_tasks and len(self.cache) <= self.max_trees:
             return gone
         newest = next(reversed(self.cache))
         for key in list(self.cache):  # least recently used first
-            if self._tasks <= self.max_tasks and len(self.cache) <= self.max_trees:
+            if unpinned <= self.max_tasks and len(self.cache) <= self.max_trees:
                 break
             if key in self._pins or key == newest:
                 continue
             del self.cache[key]
-            self._tasks -= self._weights.pop(key)
+            weight = self._weights.pop(key)
+            self._tasks -= weight
+            unpinned -= weight
             gone.append(key)
         return gone

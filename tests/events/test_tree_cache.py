@@ -56,12 +56,14 @@ def test_the_tree_used_last_stays_however_large() -> None:
 
 def test_pinned_trees_stay_until_unpinned() -> None:
     cache = TreeCache(max_tasks=10, max_trees=100)
-    running, other = tree(8), tree(8)
+    running, other, small = tree(8), tree(8), tree(2)
     cache.put(running.id, running)
     cache.pin(running.id)
     cache.pin(running.id)  # two runs of one tree
     cache.put(other.id, other)
-    assert cache.get(running.id) is running
+    cache.put(small.id, small)
+    # The running tree's tasks do not count: the others fit the bound and stay.
+    assert cache.get(running.id) is running and cache.get(other.id) is other
     cache.put(other.id, other)
     cache.unpin(running.id)
     assert cache.pinned == {running.id}
@@ -89,6 +91,7 @@ def test_beyond_the_newest_and_the_pinned_the_bounds_hold(steps: list[tuple[int,
     trees = [tree(size) for size in range(1, 7)]
     pinned = trees[0]
     cache.pin(pinned.id)
+    pinned_put = False
     for index, size in steps:
         chosen = trees[index]
         while len(chosen.tasks) < size:
@@ -96,9 +99,11 @@ def test_beyond_the_newest_and_the_pinned_the_bounds_hold(steps: list[tuple[int,
                 {"id": f"t{len(chosen.tasks)}", "name": "t", "parent_id": "root"}, cause={}
             )
         cache.put(chosen.id, chosen)
+        pinned_put = pinned_put or chosen is pinned
         kept = dict(cache.cache)
         assert cache.tasks == sum(len(t.tasks) for t in kept.values())
         assert chosen.id in kept
+        assert (pinned.id in kept) == pinned_put
         others = [t for key, t in kept.items() if key not in (chosen.id, pinned.id)]
         assert sum(len(t.tasks) for t in others) <= 12
         assert len(others) <= 3
