@@ -323,11 +323,13 @@ class TreeSupervisor(pykka.ThreadingActor):
         values = {k: v for k, v in values.items() if v is not None}
         self._record(outcome.task_id, "finish", {"status": outcome.status, **values}, cause)
         attempt = self.states[outcome.task_id]["attempt"]
-        # What is read of an ended task: its outcome (dependents' inputs, the summary).
+        # What is read of an ended task: its outcome (dependents' inputs, the summary), and
+        # its attempt, should late news of it come in.
         self.states[outcome.task_id] = {
             "status": outcome.status,
             "result": outcome.result,
             "error": outcome.error,
+            "attempt": attempt,
         }
         self._owned.add(outcome.task_id)
         started = self.started_at.pop(outcome.task_id, None)
