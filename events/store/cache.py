@@ -91,6 +91,8 @@ class TreeCache(Cache[UUID, Any]):
 
     def _shrink(self) -> list[UUID]:
         gone: list[UUID] = []
+        if self._tasks <= self.max_tasks and len(self.cache) <= self.max_trees:
+            return gone  # the usual case on every save: nothing to weigh
         # The bound is on trees no run is using: a large running tree pushes nothing out.
         unpinned = self._tasks - sum(self._weights.get(key, 0) for key in self._pins)
         if unpinned <= self.max_tasks and len(self.cache) <= self.max_trees:

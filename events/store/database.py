@@ -124,26 +124,24 @@ class LogDatabase:
     def _open(self, schemas: Sequence[MetaData], listeners: Sequence[RecordListener]) -> TaskLog:
         self._worker_thread = threading.current_thread()
         self.connections.hold()
-        self.create_tables(*schemas)
+        self._create_tables(schemas)
         log = TaskLog(self.connections)
         log.listeners.extend(listeners)
         return log
 
     def create_tables(self, *schemas: MetaData) -> None:
-        """Create the tables of ``schemas`` that are missing (on the worker thread).
+        """Create the tables of ``schemas`` that are missing (on the worker thread)."""
+        self.call(self._create_tables, schemas)
 
-        Looked for first without the write lock: opening a database whose tables exist
-        must neither wait for another process's write nor hold one up.
-        """
-        if threading.current_thread() is not self._worker_thread:
-            return self.call(self.create_tables, *schemas)
+    def _create_tables(self, schemas: Sequence[MetaData]) -> None:
+        # Looked for first without the write lock: opening a database whose tables exist
+        # must neither wait for another process's write nor hold one up.
         with self.connections.read() as connection:
             existing = set(inspect(connection).get_table_names())
         if any(name not in existing for metadata in schemas for name in metadata.tables):
             with self.connections.begin() as connection:
                 for metadata in schemas:
                     metadata.create_all(connection)
-        return None
 
     def _reading(self) -> None:
         self._reader_thread = threading.current_thread()
