@@ -36,14 +36,17 @@ def project(connection: Connection, batch: Batch) -> None:
     updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     deletes: list[tuple[str]] = []
     for tree, events in batch:
-        whole: set[str] = set()
+        # In event order, not a set's: rows inserted in creation order keep a run's
+        # updates on neighbouring pages, where hash order spreads every commit over
+        # the whole table.
+        whole: dict[str, None] = {}
         columns: dict[str, set[str]] = {}
         for event in events:
             if not isinstance(event, TaskTree.TaskEvent):
                 continue
             for task_id, changed in event.row_changes():
                 if changed is None:
-                    whole.add(task_id)
+                    whole[task_id] = None
                 else:
                     columns.setdefault(task_id, set()).update(changed)
         for task_id in whole:
