@@ -260,7 +260,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         (one C call, so no change on the database thread lands halfway through it)."""
         state = self.states[task_id]
         if task_id not in self._owned:
-            state = self.states[task_id] = dict(state)
+            state = self.states[task_id] = state.copy()
             self._owned.add(task_id)
         return state
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, Row, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.attributes import manager_of_class
 from sqlalchemy.orm.base import DEFAULT_STATE_ATTR
 
 from aipartnerupflow.events.domain.status import TaskStatus
-from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState
+from aipartnerupflow.events.domain.tree import TASK_COLUMNS, TaskState, column_values, task_state
 from aipartnerupflow.events.store.codec import clone_json
 from aipartnerupflow.events.store.sqltypes import UTCDateTime
 
 _MUTABLE_FIELDS = ("inputs", "params", "schemas", "dependencies", "result")
+_row_values = column_values(TASK_COLUMNS)
 
 
 class ProjectionBase(DeclarativeBase):
@@ -59,20 +60,18 @@ class TaskModel(ProjectionBase):
     )
 
     @classmethod
-    def from_state(cls, state: TaskState, tree_id: Any) -> TaskModel:
-        """A detached model holding ``state``; cheap enough for trees of 10k tasks."""
-        # Filling __dict__ skips per-attribute instrumentation, and SQLAlchemy's
-        # per-instance state (four objects the cyclic GC would walk, for each task of a
-        # large tree) is left to be made on first use, by __getattr__ below.
-        model = cls.__new__(cls)
-        model.__dict__.update(state)
-        model.__dict__["tree_id"] = tree_id
-        return model
+    def from_row(cls, row: Row[Any]) -> TaskModel:
+        """A detached model of a row read from the tasks table."""
+        return cls.adopt(task_state(*_row_values(row._asdict())), row.tree_id)
 
     @classmethod
     def adopt(cls, state: TaskState, tree_id: Any) -> TaskModel:
         """A model that takes ``state`` as its own attributes, without copying it: for a
         state nothing else holds (a tree folded for one answer, never cached)."""
+        # Taking the dict whole skips per-attribute instrumentation (and keeps a state's
+        # shared keys, see task_state), and SQLAlchemy's per-instance state (four objects
+        # the cyclic GC would walk, for each task of a large tree) is left to be made on
+        # first use, by __getattr__ below.
         model = cls.__new__(cls)
         state["tree_id"] = tree_id
         model.__dict__ = state
@@ -82,8 +81,10 @@ class TaskModel(ProjectionBase):
     def detached_copy(cls, state: TaskState, tree_id: Any) -> TaskModel:
         """A model of ``state`` whose JSON values are copies: safe to hand to code that
         may mutate them while ``state`` lives on (in a cached tree)."""
-        copies = {key: clone_json(state[key]) for key in _MUTABLE_FIELDS}
-        return cls.from_state({**state, **copies}, tree_id)
+        copy = state.copy()
+        for key in _MUTABLE_FIELDS:
+            copy[key] = clone_json(copy[key])
+        return cls.adopt(copy, tree_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Every column as JSON-friendly values (datetimes as ISO 8601 strings)."""
@@ -103,7 +104,7 @@ class TaskModel(ProjectionBase):
     if not TYPE_CHECKING:  # an open __getattr__ would hide misspelt attributes from mypy
 
         def __getattr__(self, name: str) -> Any:
-            # Only a model filled by from_state() (its __dict__ holds columns) gets its state
+            # Only a model filled by adopt() (its __dict__ holds columns) gets its state
             # here; a model being constructed must not, or SQLAlchemy's __init__ would take
             # it for an initialised one.
             if name != DEFAULT_STATE_ATTR or not self.__dict__:
@@ -114,6 +115,6 @@ class TaskModel(ProjectionBase):
             return self.__dict__[name]
 
 
-# from_state() bypasses the constructor, which is what normally configures mappers.
+# adopt() bypasses the constructor, which is what normally configures mappers.
 # Only this library's registry: the host's own mappers are the host's to configure.
 ProjectionBase.registry.configure()

@@ -48,12 +48,12 @@ class TaskQueries:
     def get(self, task_id: str) -> TaskModel | None:
         with self.db.connections.read() as connection:
             row = connection.execute(_TASK_BY_ID, {"id": task_id}).first()
-        return None if row is None else TaskModel.from_state(row._asdict(), row.tree_id)
+        return None if row is None else TaskModel.from_row(row)
 
     def tree_models(self, tree_id: UUID) -> dict[str, TaskModel]:
         with self.db.connections.read() as connection:
             rows = connection.execute(select(_tasks).where(_tasks.c.tree_id == tree_id)).all()
-        return {row.id: TaskModel.from_state(row._asdict(), tree_id) for row in rows}
+        return {row.id: TaskModel.from_row(row) for row in rows}
 
     def models_in_order(self, tree_id: UUID, ids: Sequence[str]) -> list[TaskModel]:
         models = self.tree_models(tree_id)

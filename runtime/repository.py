@@ -182,10 +182,7 @@ class TaskRepository:
 
     def _select(self, query: Any) -> list[TaskModel]:
         with self.db.connections.read() as connection:
-            return [
-                TaskModel.from_state(row._asdict(), row.tree_id)
-                for row in connection.execute(query)
-            ]
+            return [TaskModel.from_row(row) for row in connection.execute(query)]
 
     # ----------------------------------------------------------------- update
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, make_dataclass
 from datetime import datetime
 from functools import cache
 from operator import itemgetter
@@ -103,31 +103,48 @@ def _event_shape(
     return template, frozenset(required), factories
 
 
+#: Lends its instances' ``__dict__`` as task states. Dicts that one class fills in one
+#: order share a single table of keys (CPython's key-sharing dictionaries): a task's 22
+#: columns then take 300 bytes rather than the 832 of a plain dict, for every task of
+#: every cached tree and every model handed out. Copy a state with ``.copy()``, which
+#: keeps the shared keys (``dict(state)`` and ``{**state}`` do not).
+_Columns = make_dataclass("_Columns", TASK_COLUMNS, eq=False, repr=False)
+
+
+def task_state(*values: Any) -> TaskState:
+    """A task state from its values in ``TASK_COLUMNS`` order."""
+    return cast(TaskState, _Columns(*values).__dict__)
+
+
 def _new_state(task_id: str, fields: Mapping[str, Any], at: datetime) -> TaskState:
-    return {
-        "id": task_id,
-        "parent_id": fields.get("parent_id"),
-        "user_id": fields.get("user_id"),
-        "name": fields["name"],
-        "status": TaskStatus.PENDING,
-        "priority": fields.get("priority", 1),
-        "dependencies": fields.get("dependencies") or [],
-        "inputs": fields.get("inputs") or {},
-        "params": fields.get("params") or {},
-        "result": None,
-        "error": None,
-        "error_type": None,
-        "schemas": fields.get("schemas") or {},
-        "progress": 0.0,
-        "has_children": False,
-        "created_at": at,
-        "started_at": None,
-        "updated_at": at,
-        "completed_at": None,
-        "original_task_id": fields.get("original_task_id"),
-        "has_copy": False,
-        "attempt": 0,
-    }
+    get = fields.get
+    return cast(
+        TaskState,
+        _Columns(
+            id=task_id,
+            parent_id=get("parent_id"),
+            user_id=get("user_id"),
+            name=fields["name"],
+            status=TaskStatus.PENDING,
+            priority=get("priority", 1),
+            dependencies=get("dependencies") or [],
+            inputs=get("inputs") or {},
+            params=get("params") or {},
+            result=None,
+            error=None,
+            error_type=None,
+            schemas=get("schemas") or {},
+            progress=0.0,
+            has_children=False,
+            created_at=at,
+            started_at=None,
+            updated_at=at,
+            completed_at=None,
+            original_task_id=get("original_task_id"),
+            has_copy=False,
+            attempt=0,
+        ).__dict__,
+    )
 
 
 class TaskTree(Aggregate):
@@ -163,7 +180,7 @@ class TaskTree(Aggregate):
 
         def mutate(self, _: None) -> Any:
             tree = super().mutate(None)
-            tree.tasks = {row[0]: dict(zip(TASK_COLUMNS, row)) for row in tree.tasks}  # noqa: B905
+            tree.tasks = {row[0]: task_state(*row) for row in tree.tasks}
             # Tasks keep creation order, so children lists come out in creation order too.
             tree.children = {task_id: [] for task_id in tree.tasks}
             for task_id, task in tree.tasks.items():

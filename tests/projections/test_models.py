@@ -35,15 +35,18 @@ def state(task_id: str = "t1") -> dict:
     return values
 
 
-def test_a_model_from_state_reads_its_columns() -> None:
+def test_a_detached_model_reads_its_columns_and_owns_its_values() -> None:
     tree_id = uuid.uuid4()
-    model = TaskModel.from_state(state(), tree_id)
+    source = state()
+    model = TaskModel.detached_copy(source, tree_id)
     assert (model.id, model.name, model.inputs, model.tree_id) == ("t1", "task", {"n": 1}, tree_id)
+    model.inputs["n"] = 2
+    assert source["inputs"] == {"n": 1} and "tree_id" not in source
     assert model.to_dict()["created_at"] == NOW.isoformat()
 
 
-def test_a_model_from_state_gets_its_orm_state_on_first_use() -> None:
-    model = TaskModel.from_state(state(), uuid.uuid4())
+def test_a_detached_model_gets_its_orm_state_on_first_use() -> None:
+    model = TaskModel.detached_copy(state(), uuid.uuid4())
     assert "_sa_instance_state" not in model.__dict__
     assert inspect(model).transient
     model.name = "renamed"
@@ -68,6 +71,6 @@ def test_a_constructed_model_is_initialised_by_sqlalchemy() -> None:
 
 
 def test_a_misspelt_attribute_is_still_an_attribute_error() -> None:
-    model = TaskModel.from_state(state(), uuid.uuid4())
+    model = TaskModel.detached_copy(state(), uuid.uuid4())
     with pytest.raises(AttributeError, match="nmae"):
         _ = model.nmae  # type: ignore[attr-defined]
