@@ -115,10 +115,7 @@ def rebuild_projections(connections: Connections, log: TaskLog) -> int:
     with connections.begin() as connection:
         ProjectionBase.metadata.drop_all(connection)
         ProjectionBase.metadata.create_all(connection)
-        rows = [
-            _row(state, tree_id)
-            for tree_id, tree in fold_log(log, connection)
-            for state in tree.tasks.values()
-        ]
+        trees = list(fold_log(log, connection))
+        rows = (_row(state, tree_id) for tree_id, tree in trees for state in tree.tasks.values())
         bulk_insert(_tasks, _ROW_COLUMNS, connection.dialect).execute(connection, rows)
-    return len(rows)
+    return sum(len(tree.tasks) for _, tree in trees)

@@ -13,9 +13,10 @@ more time queueing for the GIL than writing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import JSON, Connection, LargeBinary, Table
@@ -43,11 +44,34 @@ class BulkStatement:
         self.conversions = tuple((i, proc) for i, proc in enumerate(processors) if proc)
         self.row_sql = row_sql
         self.multi_sql = cache(multi_sql) if multi_sql is not None else None
+        #: Rows per statement on SQLite (as many as its variables allow), per
+        #: executemany elsewhere.
+        self.chunk_rows = max(1, _SQLITE_MAX_VARIABLES // self.width)
 
-    def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Run the statement for every row; each row lists values in column order."""
-        if not rows:
+    def execute(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
+        """Run the statement for every row; each row lists values in column order.
+
+        Rows are converted and sent a chunk at a time: a batch of 100k rows never holds
+        all its converted values at once.
+        """
+        remaining = iter(rows)
+        chunk = list(islice(remaining, self.chunk_rows))
+        if not chunk:
             return
+        # The raw cursor of the connection's transaction: no per-row statement compiling.
+        cursor = connection.connection.cursor()
+        try:
+            while chunk:
+                bound = self._converted(chunk)
+                if self.multi_sql is None:
+                    cursor.executemany(self.row_sql, bound)
+                else:
+                    cursor.execute(self.multi_sql(len(bound)), [v for row in bound for v in row])
+                chunk = list(islice(remaining, self.chunk_rows))
+        finally:
+            cursor.close()
+
+    def _converted(self, rows: list[Sequence[Any]]) -> list[list[Any]]:
         bound = [list(row) for row in rows]
         for index, convert in self.conversions:
             # Column by column, converting a value once for a run of rows that share it
@@ -59,18 +83,7 @@ class BulkStatement:
                 if value is not last_in:
                     last_in, last_out = value, convert(value)
                 values[index] = last_out
-        # The raw cursor of the connection's transaction: no per-row statement compiling.
-        cursor = connection.connection.cursor()
-        try:
-            if self.multi_sql is None:
-                cursor.executemany(self.row_sql, bound)
-                return
-            chunk = max(1, _SQLITE_MAX_VARIABLES // self.width)
-            for start in range(0, len(bound), chunk):
-                part = bound[start : start + chunk]
-                cursor.execute(self.multi_sql(len(part)), [v for row in part for v in row])
-        finally:
-            cursor.close()
+        return bound
 
 
 def _is_sqlite(dialect: Dialect) -> bool:

@@ -301,7 +301,7 @@ class EventRecorder(_StreamRecorder, ApplicationRecorder):
             insert = bulk_insert(self.table, _EVENT_COLUMNS, connection.dialect)
             try:
                 insert.execute(
-                    connection, [(p, *row) for p, row in zip(positions, rows, strict=True)]
+                    connection, ((p, *row) for p, row in zip(positions, rows, strict=True))
                 )
             except (sa_exc.IntegrityError, _driver_integrity_error(connection)) as exc:
                 # A version (or position) taken by another writer: optimistic concurrency.

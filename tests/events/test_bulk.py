@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import JSON, Column, Integer, MetaData, Table, create_engine, select
 from sqlalchemy.dialects import sqlite
 
-from aipartnerupflow.events.store.bulk import sqlite_utc_text
+from aipartnerupflow.events.store.bulk import bulk_insert, sqlite_utc_text
 from aipartnerupflow.events.store.codec import clone_json
 from aipartnerupflow.events.store.sqltypes import UTCDateTime
 
@@ -52,3 +53,28 @@ def test_clone_json_is_an_equal_unshared_copy(value: object) -> None:
     assert copy == value
     if isinstance(value, (dict, list)):
         assert copy is not value
+
+
+@given(rows=st.integers(0, 40), chunk=st.integers(1, 9))
+def test_rows_sent_in_chunks_are_all_stored_converted(rows: int, chunk: int) -> None:
+    engine = create_engine("sqlite://")
+    table = Table(
+        "t",
+        MetaData(),
+        Column("n", Integer, primary_key=True),
+        Column("at", UTCDateTime),
+        Column("doc", JSON),
+    )
+    at = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    # Runs of shared values cross the chunks' edges: each chunk converts its own.
+    wanted = [(n, at + timedelta(seconds=n // 4), {"n": n // 3}) for n in range(rows)]
+    try:
+        with engine.begin() as connection:
+            table.create(connection)
+            insert = bulk_insert(table, ("n", "at", "doc"), connection.dialect)
+            insert.chunk_rows = chunk
+            insert.execute(connection, iter(wanted))
+            stored = connection.execute(select(table).order_by(table.c.n)).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in stored] == wanted
