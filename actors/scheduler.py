@@ -69,7 +69,8 @@ class Scheduler:
         self.status: dict[str, str] = {tid: state["status"] for tid, state in tasks.items()}
         self._rank = {task_id: rank for rank, task_id in enumerate(tasks)}
         self._priority = {tid: tasks[tid]["priority"] for tid in self.run_ids}
-        self._deps = {tid: list(tasks[tid]["dependencies"]) for tid in self.run_ids}
+        # Not copied: a state's values are replaced when they change, never changed in place.
+        self._deps = {tid: tasks[tid]["dependencies"] for tid in self.run_ids}
         self._waiting: dict[str, int] = {}  # task id -> dependencies not yet terminal
         self._dependents: dict[str, list[str]] = {}
         self._ready: list[tuple[Any, int, str]] = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import suppress
 from functools import partial
@@ -68,6 +68,28 @@ Observer = Callable[[list[StreamEvent]], None]
 Done = Callable[[RunSummary | BaseException], None]
 
 
+class Ended(Mapping[str, Any]):
+    """What a run reads of a task once it has ended: its outcome (dependents' inputs, the
+    summary) and its attempt (should late news of it come in). Slotted: a run of 100k
+    tasks keeps one for each, in a quarter of a dict's memory."""
+
+    __slots__ = ("attempt", "error", "result", "status")
+
+    def __init__(self, status: str, result: Any, error: str | None, attempt: int) -> None:
+        self.status, self.result, self.error, self.attempt = status, result, error, attempt
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__slots__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__slots__)
+
+    def __len__(self) -> int:
+        return len(self.__slots__)
+
+
 class TreeSupervisor(pykka.ThreadingActor):
     """Runs the subtree of ``root_id``: schedules, records, reports, then stops.
 
@@ -111,8 +133,8 @@ class TreeSupervisor(pykka.ThreadingActor):
         self._scheduler: Scheduler | None = None
         # Task states by id: the tree's own, shared with the database thread and only read
         # here, until the run changes a task (only calls such as update_task change them
-        # meanwhile); then the run's copy (``_own``); once the task ends, its outcome alone.
-        self.states: dict[str, dict[str, Any]] = {}
+        # meanwhile); then the run's copy (``_own``); once the task ends, ``Ended``.
+        self.states: dict[str, Mapping[str, Any]] = {}
         self._owned: set[str] = set()
         self.started_at: dict[str, float] = {}  # launched jobs, until their task ends
         self.unlaunched = 0  # jobs whose start waits for the next commit
@@ -259,6 +281,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         """The run's own copy of a task's state, made the first time the run changes it
         (one C call, so no change on the database thread lands halfway through it)."""
         state = self.states[task_id]
+        assert isinstance(state, dict), "an ended task is not changed"
         if task_id not in self._owned:
             state = self.states[task_id] = state.copy()
             self._owned.add(task_id)
@@ -323,14 +346,7 @@ class TreeSupervisor(pykka.ThreadingActor):
         values = {k: v for k, v in values.items() if v is not None}
         self._record(outcome.task_id, "finish", {"status": outcome.status, **values}, cause)
         attempt = self.states[outcome.task_id]["attempt"]
-        # What is read of an ended task: its outcome (dependents' inputs, the summary), and
-        # its attempt, should late news of it come in.
-        self.states[outcome.task_id] = {
-            "status": outcome.status,
-            "result": outcome.result,
-            "error": outcome.error,
-            "attempt": attempt,
-        }
+        self.states[outcome.task_id] = Ended(outcome.status, outcome.result, outcome.error, attempt)
         self._owned.add(outcome.task_id)
         started = self.started_at.pop(outcome.task_id, None)
         log.info(
