@@ -79,6 +79,7 @@ IGNORED_FIELDS = (
     "tree_id",
     *(column for column in TASK_COLUMNS if column not in ("id", *DEFINABLE_FIELDS)),
 )
+_KNOWN_FIELDS = frozenset(("id", *DEFINABLE_FIELDS, *IGNORED_FIELDS))
 #: Fields that never change once a task exists.
 IMMUTABLE_FIELDS = ("parent_id", "user_id")
 
@@ -265,6 +266,8 @@ def _from_json(value: Any, task_id: str | None, field: str) -> Any:
 
 def encoded_size(value: Any, task_id: str | None, field: str) -> int:
     """Bytes of a JSON value in the log's encoding; surrogates in it are refused."""
+    if not value and type(value) in (dict, list):
+        return 1  # msgpack's empty map or array: most fields of most tasks
     try:
         return len(msgpack.packb(value, use_bin_type=True))
     except UnicodeEncodeError:
@@ -308,11 +311,10 @@ def check_json(value: Any, task_id: str | None, field: str) -> Any:
 def check_task_size(fields: Mapping[str, Any], task_id: str | None) -> None:
     """Refuse a task whose defined JSON fields (clean values) together take more than
     ``MAX_TASK_BYTES``."""
-    size = sum(
-        encoded_size(fields[field], task_id, field)
-        for field in _DEFINED_JSON_FIELDS
-        if field in fields
-    )
+    size = 0
+    for field in _DEFINED_JSON_FIELDS:
+        if field in fields:
+            size += encoded_size(fields[field], task_id, field)
     if size > MAX_TASK_BYTES:
         raise LimitExceededError(
             f"its inputs, params, schemas and dependencies take {size} bytes; "
@@ -509,7 +511,7 @@ def build_spec(raw: Any, task_id: str | None) -> dict[str, Any]:
         raise TaskValidationError(
             f"a task must be an object (dict), got {type(raw).__name__}", task_id=task_id
         )
-    unknown = sorted(set(raw) - {"id", *DEFINABLE_FIELDS, *IGNORED_FIELDS})
+    unknown = sorted(raw.keys() - _KNOWN_FIELDS)
     if unknown:
         raise TaskValidationError(
             f"unknown field(s) {', '.join(map(_show, unknown))}; allowed: id, "

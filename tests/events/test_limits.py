@@ -18,6 +18,7 @@ from aipartnerupflow.events.domain.validation import (
     check_task_size,
     check_time,
     clean_message,
+    encoded_size,
 )
 from aipartnerupflow.events.store.codec import MsgpackTranscoder
 
@@ -157,3 +158,14 @@ def test_check_json_either_refuses_with_a_typed_error_or_encodes(value: Any) -> 
         return
     MsgpackTranscoder().encode(clean)  # raises (typed) if validation let through too much
     assert check_json(clean, "t", "result") == clean
+
+
+@given(json_values)
+def test_encoded_size_is_the_size_the_log_stores(value: Any) -> None:
+    """Size limits count the bytes the log writes, empty values (counted without
+    encoding them) included."""
+    try:
+        clean = check_json(value, "t", "inputs")
+    except TaskValidationError:
+        return
+    assert encoded_size(clean, "t", "inputs") == len(MsgpackTranscoder().encode(clean))
