@@ -6,14 +6,31 @@ import sqlite3
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import JSON, Column, Integer, MetaData, Table, create_engine, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    create_engine,
+    delete,
+    select,
+)
 from sqlalchemy.dialects import sqlite
 
-from aipartnerupflow.events.store.bulk import bulk_insert, sqlite_utc_text
+from aipartnerupflow.events.store.bulk import COPY_MIN_ROWS, bulk_insert, sqlite_utc_text
 from aipartnerupflow.events.store.codec import clone_json
 from aipartnerupflow.events.store.sqltypes import UTCDateTime
+from aipartnerupflow.events.store.urls import resolve_url
 
 _zones = st.one_of(
     st.none(),
@@ -78,3 +95,75 @@ def test_rows_sent_in_chunks_are_all_stored_converted(rows: int, chunk: int) -> 
     finally:
         engine.dispose()
     assert [tuple(row) for row in stored] == wanted
+
+
+# Text every database stores (validation refuses NULs and lone surrogates before a write).
+_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=6)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _text,
+    lambda v: st.lists(v, max_size=3) | st.dictionaries(_text, v, max_size=3),
+    max_leaves=6,
+)
+_every_type = st.tuples(
+    st.none() | _text,
+    st.none() | _text,
+    st.integers(-(2**31), 2**31 - 1),
+    st.none() | st.integers(-(2**63), 2**63 - 1),
+    st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    st.none() | st.booleans(),
+    _json,
+    st.none() | _times,
+    st.none() | st.uuids(),
+    st.binary(max_size=8),
+)
+
+
+def _table_of_every_type(name: str, metadata: MetaData) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("n", Integer, primary_key=True),
+        Column("label", String(64)),
+        Column("note", Text),
+        Column("small", Integer, nullable=False),
+        Column("big", BigInteger),
+        Column("ratio", Float),
+        Column("flag", Boolean),
+        Column("doc", JSON),
+        Column("at", UTCDateTime),
+        Column("ref", Uuid),
+        Column("data", LargeBinary, nullable=False),
+    )
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=15)
+@given(rows=st.lists(_every_type, min_size=1, max_size=8))
+def test_bulk_inserts_store_what_sqlalchemy_stores(db_url: str, rows: list[tuple]) -> None:
+    """Whatever the statement (multi-row INSERTs on SQLite; on PostgreSQL, INSERTs for a
+    few rows and a binary COPY for many), every column type is stored exactly as
+    SQLAlchemy's own insert stores it."""
+    engine = create_engine(resolve_url(db_url))
+    metadata = MetaData()
+    ours, theirs = (_table_of_every_type(name, metadata) for name in ("bulk_ours", "bulk_theirs"))
+    names = tuple(column.name for column in ours.columns)
+    few = [(n, *row) for n, row in enumerate(rows)]
+    many = [(len(few) + n, *row) for n, row in enumerate(rows * (COPY_MIN_ROWS // len(rows) + 1))]
+    try:
+        with engine.begin() as connection:
+            metadata.create_all(connection)
+            for table in (ours, theirs):
+                connection.execute(delete(table))
+            insert = bulk_insert(ours, names, connection.dialect)
+            assert (insert.copy is not None) == (connection.dialect.name == "postgresql")
+            for batch in (few, many):
+                insert.execute(connection, batch)
+                rows_of = [dict(zip(names, row, strict=True)) for row in batch]
+                connection.execute(theirs.insert(), rows_of)
+            stored = [
+                connection.execute(select(table).order_by(table.c.n)).all()
+                for table in (ours, theirs)
+            ]
+    finally:
+        engine.dispose()
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == len(few) + len(many) > COPY_MIN_ROWS
