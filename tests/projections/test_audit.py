@@ -470,3 +470,35 @@ async def test_tree_at_refuses_positions_no_database_holds(
     await repo.create_task(name="p", id="p")
     with pytest.raises(TaskValidationError):
         tree_at(db, "p", position=position)
+
+
+async def test_one_commit_changing_different_columns_of_a_few_tasks(
+    db, repo: TaskRepository, creator: TaskCreator
+) -> None:
+    """A run's commit finishes one task and starts the next with new inputs (different
+    columns of each, written in one statement): each row is then exactly what a rebuild
+    from the log makes of it."""
+    root = await creator.create_task_tree_from_array(
+        [
+            {"id": "first", "name": "first"},
+            {"id": "next", "name": "next", "parent_id": "first", "inputs": {"k": 1}},
+            {"id": "last", "name": "last", "parent_id": "first", "priority": 3},
+        ]
+    )
+    tree_id = root.task.tree_id
+
+    def commit(work: Any) -> None:
+        tree = work.tree(tree_id)
+        tree.set_status("first", TaskStatus.IN_PROGRESS, {})
+        tree.set_status("first", TaskStatus.COMPLETED, {}, result={"out": [1, 2]})
+        tree.update("next", {"inputs": {"k": 2, "first": {"out": [1, 2]}}}, {})
+        tree.set_status("next", TaskStatus.IN_PROGRESS, {})
+        tree.update("last", {"priority": 0}, {})
+
+    db.call(db.log.run, commit)
+    rows = await all_rows(repo)
+    assert rows["first"]["result"] == {"out": [1, 2]} and rows["first"]["inputs"] == {}
+    assert rows["next"]["inputs"] == {"k": 2, "first": {"out": [1, 2]}}
+    assert (rows["next"]["status"], rows["last"]["priority"]) == (TaskStatus.IN_PROGRESS, 0)
+    assert rebuild_projections(db) == 3
+    assert await all_rows(repo) == rows
