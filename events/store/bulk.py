@@ -65,6 +65,7 @@ class BulkStatement:
         first = next(chunks, None)
         if first is None:
             return
+        batches = chain([first], chunks)
         # The raw cursor of the connection's transaction: no per-row statement compiling.
         cursor = connection.connection.cursor()
         try:
@@ -72,14 +73,14 @@ class BulkStatement:
                 sql, types = self.copy
                 with cursor.copy(sql) as copy:
                     copy.set_types(types)
-                    for bound in chain([first], chunks):
+                    for bound in batches:
                         for row in bound:
                             copy.write_row(row)
             elif self.multi_sql is None:
-                for bound in chain([first], chunks):
+                for bound in batches:
                     cursor.executemany(self.row_sql, bound)
             else:
-                for bound in chain([first], chunks):
+                for bound in batches:
                     cursor.execute(self.multi_sql(len(bound)), [v for row in bound for v in row])
         finally:
             cursor.close()
